@@ -1,0 +1,111 @@
+/*  =========================================================================
+    pole_proto - the codec of the POLE/1 wire protocol (proto/PROTOCOL.md)
+
+    One codec, shared by poled and polectl. Decoding never trusts the peer:
+    frame counts, frame sizes, UTF-8 and the syntax of every token are
+    checked, and a malformed message is reported as -2 with a reason.
+    =========================================================================
+*/
+#ifndef POLE_PROTO_H_INCLUDED
+#define POLE_PROTO_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+#include "pole/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define POLE_PROTO_SIGNATURE   "POLE/1"
+#define POLE_PROTO_MAX_FRAMES  64        /* after the envelope             */
+#define POLE_PROTO_MAX_FIELD   16384     /* bytes in one field value       */
+#define POLE_PROTO_MAX_TOKEN   64        /* request id, actor, key, ...    */
+#define POLE_PROTO_MAX_MESSAGE 65536     /* default ZMQ_MAXMSGSIZE (bytes) */
+
+typedef enum {
+    POLE_CMD_PING = 0,
+    POLE_CMD_OPEN,
+    POLE_CMD_EVENT,
+    POLE_CMD_SHOW,
+    POLE_CMD_LIST,
+    POLE_CMD_HISTORY,
+    POLE_CMD_REPORT,
+    POLE_CMD_COUNT
+} pole_command_t;
+
+/*  Error codes of an ERROR reply (PROTOCOL.md, "Error codes")            */
+#define POLE_ERR_BAD_REQUEST         "BAD_REQUEST"
+#define POLE_ERR_UNSUPPORTED_VERSION "UNSUPPORTED_VERSION"
+#define POLE_ERR_UNKNOWN_COMMAND     "UNKNOWN_COMMAND"
+#define POLE_ERR_NOT_FOUND           "NOT_FOUND"
+#define POLE_ERR_REFUSED             "REFUSED"
+#define POLE_ERR_CONFLICT            "CONFLICT"
+#define POLE_ERR_INTERNAL            "INTERNAL"
+
+/*  A decoded request. Strings are owned by the request.                   */
+typedef struct {
+    pole_command_t command;
+    char *request_id;
+    char *actor;                /* OPEN, EVENT                             */
+    int64_t dossier;            /* EVENT, SHOW, HISTORY                    */
+    int64_t expected_version;   /* EVENT: -1 when not given                */
+    char *event;                /* EVENT                                   */
+    pole_field_t *fields;       /* OPEN, EVENT: fields; LIST: filters      */
+    size_t field_count;
+} pole_request_t;
+
+/*  A decoded reply. Strings are owned by the reply.                       */
+typedef struct {
+    char *request_id;
+    bool ok;
+    /* ok: the payload frames, in order (see PROTOCOL.md per command)      */
+    char **frames;
+    size_t frame_count;
+    /* !ok                                                                 */
+    char *code;                 /* POLE_ERR_*                              */
+    char *message;              /* human-readable reason                   */
+    char *rule;                 /* REFUSED: the rule id, else ""           */
+} pole_reply_t;
+
+const char *pole_command_name (int command);
+int pole_command_from_name (const char *name);
+bool pole_command_is_mutating (pole_command_t command);
+
+/*  Decode a request body (the frames after the empty delimiter; the
+    routing envelope has already been taken off). Returns 0 with *req_p
+    set, or -2 if malformed, with `code` (a POLE_ERR_*) and `reason` set,
+    and *request_id_p set to the request id if it could be read (so that
+    the error reply can carry it), else NULL. Never destroys `msg`.        */
+int pole_request_decode (zmsg_t *msg, pole_request_t **req_p,
+                         const char **code, char *reason, size_t reason_size,
+                         char **request_id_p);
+
+/*  Encode a request into a new message body (no delimiter).               */
+zmsg_t *pole_request_encode (const pole_request_t *req);
+
+void pole_request_destroy (pole_request_t **self_p);
+
+/*  Build replies. The frames after the envelope.                          */
+zmsg_t *pole_reply_ok (const char *request_id, const char **frames,
+                       size_t frame_count);
+zmsg_t *pole_reply_error (const char *request_id, const char *code,
+                          const char *message, const char *rule);
+
+/*  Decode a reply body. 0 or -2 (malformed, with reason).                 */
+int pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
+                       size_t reason_size);
+void pole_reply_destroy (pole_reply_t **self_p);
+
+/*  True if `text` (of `size` bytes) is valid UTF-8 without NUL.          */
+bool pole_utf8_valid (const char *text, size_t size);
+
+/*  Print a message to stderr for debugging, frame by frame.              */
+void pole_proto_print (zmsg_t *msg, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
