@@ -1,0 +1,124 @@
+/*  =========================================================================
+    poled - the pole workflow daemon
+
+    A short main, in Malamute's shape: options, logging, configuration,
+    store, server; run until SIGINT/SIGTERM; tear down in reverse order.
+    =========================================================================
+*/
+
+#include "pole/config.h"
+#include "pole/pole.h"
+#include "server.h"
+#include "store.h"
+
+#include <getopt.h>
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "Usage: poled -c FILE [-e ENDPOINTS] [-d DATABASE] [-v]\n"
+             "\n"
+             "The pole workflow daemon: keeps one durable state machine per\n"
+             "dossier of the ESS-hub programme and serves POLE/1 requests\n"
+             "(proto/PROTOCOL.md). Runs in the foreground; logs on stderr.\n"
+             "\n"
+             "  -c, --config FILE       configuration (libconfig syntax), "
+             "required\n"
+             "  -e, --endpoint LIST     endpoints to bind, comma-separated\n"
+             "                          (overrides daemon.endpoint)\n"
+             "  -d, --database FILE     SQLite database (overrides "
+             "daemon.database)\n"
+             "  -v, --verbose           log every request\n"
+             "  -h, --help              this help\n"
+             "  -V, --version           print the version\n"
+             "\n"
+             "SIGINT or SIGTERM: finish the batch in hand, close the database,\n"
+             "exit 0. Exit 1: configuration, database or endpoint error.\n"
+             "Exit 2: bad usage.\n");
+}
+
+int
+main (int argc, char *argv[])
+{
+    static const struct option options[]
+        = {{"config", required_argument, NULL, 'c'},
+           {"endpoint", required_argument, NULL, 'e'},
+           {"database", required_argument, NULL, 'd'},
+           {"verbose", no_argument, NULL, 'v'},
+           {"help", no_argument, NULL, 'h'},
+           {"version", no_argument, NULL, 'V'},
+           {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *endpoint = NULL, *database = NULL;
+    bool verbose = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "c:e:d:vhV", options, NULL))
+           != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case 'd': database = optarg; break;
+        case 'v': verbose = true; break;
+        case 'h': s_usage (stdout); return 0;
+        case 'V': printf ("poled %s (POLE/1)\n", POLE_VERSION); return 0;
+        default:
+            fprintf (stderr, "Try 'poled --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf (stderr, "poled: unexpected argument '%s'\nTry 'poled --help'.\n",
+                 argv[optind]);
+        return 2;
+    }
+    if (!config_path) {
+        fprintf (stderr, "poled: -c FILE is required\nTry 'poled --help'.\n");
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_logident ("poled");
+    zsys_set_logstream (stderr);
+
+    char error[512];
+    pole_config_t *config = pole_config_load (config_path, error, sizeof error);
+    if (!config) {
+        fprintf (stderr, "poled: %s\n", error);
+        return 1;
+    }
+    if (!endpoint)
+        endpoint = pole_config_endpoint (config);
+    if (!database)
+        database = pole_config_database (config);
+
+    pole_store_t *store = pole_store_new (database, error, sizeof error);
+    if (!store) {
+        zsys_error ("%s", error);
+        pole_config_destroy (&config);
+        return 1;
+    }
+    if (pole_store_set_territories (store, pole_config_params (config))) {
+        zsys_error ("cannot load the territories into the store");
+        pole_store_destroy (&store);
+        pole_config_destroy (&config);
+        return 1;
+    }
+    pole_server_t *server = pole_server_new (config, store, endpoint, verbose);
+    if (!server) {
+        pole_store_destroy (&store);
+        pole_config_destroy (&config);
+        return 1;
+    }
+    zsys_info ("poled %s ready on %s, database %s (%" PRId64
+               " dossiers, %" PRId64 " events)",
+               POLE_VERSION, endpoint, database,
+               pole_store_count (store, "dossiers"),
+               pole_store_count (store, "events"));
+
+    pole_server_run (server);
+
+    pole_server_destroy (&server);
+    pole_store_destroy (&store);
+    pole_config_destroy (&config);
+    zsys_info ("poled stopped cleanly");
+    return 0;
+}

@@ -1,0 +1,498 @@
+/*  =========================================================================
+    pole_server - poled's request loop: the hot path, in one file
+
+    A request goes: ROUTER -> s_on_router (drain a batch) ->
+    pole_server_handle_batch -> s_decode_item -> s_apply_mutation (engine
+    decides, store writes, in a savepoint) -> one COMMIT for the batch ->
+    s_answer_read for the reads -> replies sent.
+
+    Nothing is acknowledged before the COMMIT that holds it has returned:
+    replies are built during the batch but sent only after it. If the
+    commit fails, every mutating reply of the batch is replaced by
+    ERROR INTERNAL, and the client retries with the same request id.
+    =========================================================================
+*/
+
+#include "server.h"
+
+#include "pole/pole.h"
+#include "pole/proto.h"
+
+#include <string.h>
+
+struct _pole_server_t {
+    pole_config_t *config;      //  borrowed
+    pole_store_t *store;        //  borrowed
+    zsock_t *router;
+    zloop_t *loop;
+    bool verbose;
+    uint64_t batches;           //  for the shutdown summary
+    uint64_t requests;
+};
+
+//  One request of a batch while it is being handled.
+typedef struct {
+    zframe_t *identity;         //  the peer's routing id
+    zmsg_t *body;               //  the request body (after the delimiter)
+    pole_request_t *req;        //  decoded, or NULL if malformed
+    zmsg_t *reply;              //  the reply body, once known
+} s_item_t;
+
+static void
+s_item_destroy (s_item_t **item_p)
+{
+    s_item_t *item = *item_p;
+    if (!item)
+        return;
+    zframe_destroy (&item->identity);
+    zmsg_destroy (&item->body);
+    pole_request_destroy (&item->req);
+    zmsg_destroy (&item->reply);
+    free (item);
+    *item_p = NULL;
+}
+
+//  UTC time of the event, ISO 8601. One clock for the whole daemon.
+static void
+s_now (char *buffer, size_t size, time_t *now_p)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    strftime (buffer, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (now_p)
+        *now_p = now;
+}
+
+//  A digest of the whole request body: a retry must be the same request,
+//  not merely carry the same id.
+static char *
+s_digest (zmsg_t *body)
+{
+    zframe_t *encoded = zmsg_encode (body);
+    zdigest_t *digest = zdigest_new ();
+    zdigest_update (digest, zframe_data (encoded), zframe_size (encoded));
+    char *text = strdup (zdigest_string (digest));
+    zdigest_destroy (&digest);
+    zframe_destroy (&encoded);
+    return text;
+}
+
+static zmsg_t *
+s_error (const pole_request_t *req, const char *code, const char *rule,
+         const char *format, ...)
+{
+    char message[1024];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    return pole_reply_error (req ? req->request_id : "", code, message, rule);
+}
+
+//  Decide and write one mutating request. Returns the reply body; sets
+//  *record when the outcome is a decision that a retry must get again.
+//  Returns NULL on a store failure (the caller rolls the savepoint back).
+static zmsg_t *
+s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record)
+{
+    const pole_params_t *params = pole_config_params (self->config);
+    pole_dossier_t dossier;
+    memset (&dossier, 0, sizeof dossier);
+    int event = POLE_E_OPEN;
+    *record = true;
+
+    if (req->command == POLE_CMD_EVENT) {
+        int rc = pole_store_dossier_load (self->store, req->dossier, &dossier);
+        if (rc < 0)
+            return NULL;
+        if (rc == 1)
+            return s_error (req, POLE_ERR_NOT_FOUND, NULL,
+                            "there is no dossier %" PRId64, req->dossier);
+        if (req->expected_version >= 0
+            && req->expected_version != dossier.version)
+            return s_error (req, POLE_ERR_CONFLICT, NULL,
+                            "dossier %" PRId64 " is at version %" PRId64
+                            ", not %" PRId64 " as expected: read it again",
+                            req->dossier, dossier.version,
+                            req->expected_version);
+        event = pole_event_from_name (req->event);
+        if (event < 0)
+            event = POLE_E_COUNT;   //  the engine names the unknown event
+    }
+    //  The one rule that needs other dossiers: read the count here so that
+    //  the engine stays pure
+    pole_context_t ctx = {0};
+    const char *pays = NULL;
+    if (event == POLE_E_OPEN) {
+        const pole_territory_t *territory = pole_pays_lookup (
+            params, pole_fields_get (req->fields, req->field_count, "pays"));
+        pays = territory ? territory->name : NULL;
+    }
+    else if (event == POLE_E_REOPEN)
+        pays = dossier.pays;
+    if (pays) {
+        ctx.live_in_pays
+            = pole_store_live_in_pays (self->store, pays, dossier.id);
+        if (ctx.live_in_pays < 0)
+            return NULL;
+    }
+    char at[32];
+    time_t now;
+    s_now (at, sizeof at, &now);
+    pole_decision_t decision;
+    if (pole_engine_decide (&dossier, (pole_event_t) event, req->fields,
+                            req->field_count, params, &ctx, now, &decision)) {
+        if (self->verbose)
+            zsys_info ("server: %s refused by rule %s: %s",
+                       req->request_id, decision.rule, decision.message);
+        return s_error (req, POLE_ERR_REFUSED, decision.rule, "%s",
+                        decision.message);
+    }
+    //  The log keeps the fields as decided: the Pays by its canonical name,
+    //  so that replaying the log does not depend on the configuration
+    pole_field_t fields[POLE_PROTO_MAX_FRAMES];
+    size_t count = req->field_count;
+    for (size_t i = 0; i < count && i < POLE_PROTO_MAX_FRAMES; i++) {
+        fields[i] = req->fields[i];
+        if (event == POLE_E_OPEN && streq (fields[i].key, "pays"))
+            fields[i].value = decision.pays;
+    }
+    pole_state_t from = dossier.state;
+    pole_engine_apply (&dossier, (pole_event_t) event, fields, count,
+                       decision.to);
+    int rc = event == POLE_E_OPEN
+                 ? pole_store_dossier_insert (self->store, &dossier, at)
+                 : pole_store_dossier_update (self->store, &dossier, at);
+    if (rc)
+        return NULL;
+    int64_t seq = pole_store_event_append (
+        self->store, dossier.id, pole_event_name (event), fields, count,
+        req->actor, at, from == POLE_S_NONE ? NULL : pole_state_name (from),
+        pole_state_name (dossier.state), req->request_id);
+    if (seq < 0)
+        return NULL;
+
+    char id_text[24], version_text[24], seq_text[24];
+    snprintf (id_text, sizeof id_text, "%" PRId64, dossier.id);
+    snprintf (version_text, sizeof version_text, "%" PRId64,
+              dossier.version);
+    snprintf (seq_text, sizeof seq_text, "%" PRId64, seq);
+    const char *frames[] = {id_text, pole_state_name (dossier.state),
+                            version_text, seq_text, decision.warning};
+    if (self->verbose)
+        zsys_info ("server: dossier %s %s: %s -> %s (seq %s)", id_text,
+                   pole_event_name (event), pole_state_name (from),
+                   pole_state_name (dossier.state), seq_text);
+    return pole_reply_ok (req->request_id, frames, 5);
+}
+
+//  Apply one mutating request inside its own savepoint: a failure undoes
+//  this request only, never its neighbours in the batch.
+static void
+s_apply_mutation (pole_server_t *self, s_item_t *item)
+{
+    pole_request_t *req = item->req;
+    char *digest = s_digest (item->body);
+    char *known_digest = NULL;
+    zframe_t *known_reply = NULL;
+
+    int rc = pole_store_request_find (self->store, req->request_id,
+                                      &known_digest, &known_reply);
+    if (rc == 0) {
+        if (streq (digest, known_digest)) {
+            //  A retry: the first outcome, byte for byte, applied once
+            item->reply = zmsg_decode (known_reply);
+            if (self->verbose)
+                zsys_info ("server: %s is a retry, answered from the record",
+                           req->request_id);
+        }
+        else
+            item->reply = s_error (req, POLE_ERR_CONFLICT, NULL,
+                                   "request id %s was already used for a "
+                                   "different request",
+                                   req->request_id);
+    }
+    else if (rc < 0 || pole_store_savepoint (self->store))
+        item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
+                               "the store could not read the request record");
+    else {
+        bool record = false;
+        zmsg_t *reply = s_decide_and_write (self, req, &record);
+        if (reply && record) {
+            zframe_t *encoded = zmsg_encode (reply);
+            char at[32];
+            s_now (at, sizeof at, NULL);
+            if (pole_store_request_save (self->store, req->request_id, digest,
+                                         encoded, at))
+                zmsg_destroy (&reply);
+            zframe_destroy (&encoded);
+        }
+        if (reply && pole_store_release (self->store) == 0)
+            item->reply = reply;
+        else {
+            zmsg_destroy (&reply);
+            pole_store_rollback_savepoint (self->store);
+            item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
+                                   "the store failed; nothing was applied");
+        }
+    }
+    zstr_free (&digest);
+    zstr_free (&known_digest);
+    zframe_destroy (&known_reply);
+}
+
+//  Answer a read. Runs after the batch's commit, so it sees it.
+static void
+s_answer_read (pole_server_t *self, s_item_t *item)
+{
+    pole_request_t *req = item->req;
+    const pole_params_t *params = pole_config_params (self->config);
+    char *json = NULL;
+
+    switch (req->command) {
+    case POLE_CMD_PING: {
+        const char *frames[] = {"poled " POLE_VERSION};
+        item->reply = pole_reply_ok (req->request_id, frames, 1);
+        return;
+    }
+    case POLE_CMD_SHOW:
+        json = pole_store_show_json (self->store, req->dossier, params);
+        break;
+    case POLE_CMD_HISTORY:
+        json = pole_store_history_json (self->store, req->dossier);
+        break;
+    case POLE_CMD_REPORT:
+        json = pole_store_report_json (self->store, params);
+        break;
+    case POLE_CMD_LIST: {
+        const char *state
+            = pole_fields_get (req->fields, req->field_count, "state");
+        const char *pays_in
+            = pole_fields_get (req->fields, req->field_count, "pays");
+        const char *pays = NULL;
+        if (state && pole_state_from_name (state) <= POLE_S_NONE) {
+            item->reply = s_error (req, POLE_ERR_BAD_REQUEST, NULL,
+                                   "'%s' is not a state", state);
+            return;
+        }
+        if (pays_in) {
+            const pole_territory_t *territory
+                = pole_pays_lookup (params, pays_in);
+            if (!territory) {
+                item->reply = s_error (req, POLE_ERR_BAD_REQUEST, NULL,
+                                       "'%s' is not one of the configured "
+                                       "Pays",
+                                       pays_in);
+                return;
+            }
+            pays = territory->name;
+        }
+        json = pole_store_list_json (self->store, state, pays, params);
+        break;
+    }
+    default:
+        break;
+    }
+    if (json) {
+        const char *frames[] = {json};
+        item->reply = pole_reply_ok (req->request_id, frames, 1);
+        zstr_free (&json);
+    }
+    else if (req->command == POLE_CMD_SHOW || req->command == POLE_CMD_HISTORY)
+        item->reply = s_error (req, POLE_ERR_NOT_FOUND, NULL,
+                               "there is no dossier %" PRId64, req->dossier);
+    else
+        item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
+                               "the store could not answer");
+}
+
+//  Take a request message apart: routing id, delimiter, body; decode the
+//  body. A malformed request gets its error reply at once.
+static s_item_t *
+s_decode_item (pole_server_t *self, zmsg_t *msg)
+{
+    s_item_t *item = (s_item_t *) zmalloc (sizeof (s_item_t));
+    item->identity = zmsg_pop (msg);
+    zframe_t *delimiter = zmsg_pop (msg);
+    item->body = msg;
+    if (!delimiter || zframe_size (delimiter) != 0) {
+        zsys_warning ("server: request without the empty delimiter frame, "
+                      "answered BAD_REQUEST");
+        item->reply = pole_reply_error (
+            "", POLE_ERR_BAD_REQUEST,
+            "the request must start with an empty delimiter frame "
+            "(a DEALER client sends it itself, see PROTOCOL.md section 2)",
+            NULL);
+        zframe_destroy (&delimiter);
+        return item;
+    }
+    zframe_destroy (&delimiter);
+
+    const char *code = NULL;
+    char reason[256];
+    char *request_id = NULL;
+    if (pole_request_decode (item->body, &item->req, &code, reason,
+                             sizeof reason, &request_id)) {
+        zsys_warning ("server: malformed request (%s): %s", code, reason);
+        item->reply = pole_reply_error (request_id ? request_id : "", code,
+                                        reason, NULL);
+        zstr_free (&request_id);
+    }
+    else if (self->verbose)
+        zsys_info ("server: %s %s", pole_command_name (item->req->command),
+                   item->req->request_id);
+    return item;
+}
+
+void
+pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
+                          zlist_t *replies)
+{
+    zlist_t *items = zlist_new ();
+    size_t mutations = 0;
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (requests))) {
+        s_item_t *item = s_decode_item (self, msg);
+        if (item->req && pole_command_is_mutating (item->req->command))
+            mutations++;
+        zlist_append (items, item);
+    }
+    self->batches++;
+    self->requests += zlist_size (items);
+
+    //  Phase 1: the mutations, in arrival order, in one transaction
+    if (mutations) {
+        bool open = pole_store_begin (self->store) == 0;
+        for (s_item_t *item = (s_item_t *) zlist_first (items); item;
+             item = (s_item_t *) zlist_next (items)) {
+            if (item->reply || !pole_command_is_mutating (item->req->command))
+                continue;
+            if (open)
+                s_apply_mutation (self, item);
+            else
+                item->reply = s_error (item->req, POLE_ERR_INTERNAL, NULL,
+                                       "the store could not start a "
+                                       "transaction; nothing was applied");
+        }
+        if (open && pole_store_commit (self->store)) {
+            zsys_error ("server: commit of a batch of %zu failed: every "
+                        "mutation in it is answered INTERNAL",
+                        mutations);
+            for (s_item_t *item = (s_item_t *) zlist_first (items); item;
+                 item = (s_item_t *) zlist_next (items)) {
+                if (!item->req || !pole_command_is_mutating (item->req->command))
+                    continue;
+                zmsg_destroy (&item->reply);
+                item->reply = s_error (item->req, POLE_ERR_INTERNAL, NULL,
+                                       "the commit failed; nothing was "
+                                       "applied, retry with the same "
+                                       "request id");
+            }
+        }
+    }
+    //  Phase 2: the reads, which see what was just committed; then the
+    //  replies, in arrival order
+    s_item_t *item;
+    while ((item = (s_item_t *) zlist_pop (items))) {
+        if (!item->reply)
+            s_answer_read (self, item);
+        zmsg_t *reply = item->reply;
+        item->reply = NULL;
+        zmsg_pushmem (reply, "", 0);
+        zmsg_prepend (reply, &item->identity);
+        zlist_append (replies, reply);
+        s_item_destroy (&item);
+    }
+    zlist_destroy (&items);
+}
+
+//  The socket is readable: drain what is waiting, up to batch_max, without
+//  blocking, then handle it as one batch.
+static int
+s_on_router (zloop_t *loop, zsock_t *router, void *arg)
+{
+    (void) loop;
+    pole_server_t *self = (pole_server_t *) arg;
+    int batch_max = pole_config_batch_max (self->config);
+    zlist_t *requests = zlist_new ();
+    while ((int) zlist_size (requests) < batch_max
+           && (zsock_events (router) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv (router);
+        if (!msg)
+            break;
+        zlist_append (requests, msg);
+    }
+    zlist_t *replies = zlist_new ();
+    pole_server_handle_batch (self, requests, replies);
+    zmsg_t *reply;
+    while ((reply = (zmsg_t *) zlist_pop (replies))) {
+        //  ROUTER_MANDATORY with a zero send timeout: a peer that has gone
+        //  or stopped reading is reported, never waited for
+        if (zmsg_send (&reply, router)) {
+            zsys_warning ("server: a reply could not be delivered (%s): the "
+                          "client has gone or does not read",
+                          zmq_strerror (zmq_errno ()));
+            zmsg_destroy (&reply);
+        }
+    }
+    zlist_destroy (&replies);
+    zlist_destroy (&requests);
+    return 0;
+}
+
+pole_server_t *
+pole_server_new (pole_config_t *config, pole_store_t *store,
+                 const char *endpoints, bool verbose)
+{
+    pole_server_t *self = (pole_server_t *) zmalloc (sizeof (pole_server_t));
+    self->config = config;
+    self->store = store;
+    self->verbose = verbose;
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    //  Each option is a decision, see PROTOCOL.md section 2
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_linger (self->router, 1000);
+    zsock_set_sndtimeo (self->router, 0);
+    zsock_set_maxmsgsize (self->router,
+                          pole_config_max_message_size (config));
+    //  Room for bursts of many clients; beyond it libzmq pushes back on
+    //  senders (their DEALER blocks or times out), nothing is lost
+    zsock_set_rcvhwm (self->router, 10000);
+    zsock_set_sndhwm (self->router, 10000);
+    if (zsock_attach (self->router, endpoints, true)) {
+        zsys_error ("server: cannot bind %s: %s", endpoints,
+                    zmq_strerror (zmq_errno ()));
+        pole_server_destroy (&self);
+        return NULL;
+    }
+    self->loop = zloop_new ();
+    zloop_reader (self->loop, self->router, s_on_router, self);
+    return self;
+}
+
+void
+pole_server_destroy (pole_server_t **self_p)
+{
+    assert (self_p);
+    pole_server_t *self = *self_p;
+    if (!self)
+        return;
+    zloop_destroy (&self->loop);
+    zsock_destroy (&self->router);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+pole_server_run (pole_server_t *self)
+{
+    //  zloop_start returns when a signal set zsys_interrupted; handlers
+    //  run to completion, so the batch in hand is committed first
+    zloop_start (self->loop);
+    zsys_info ("server: stopping after %" PRIu64 " requests in %" PRIu64
+               " batches",
+               self->requests, self->batches);
+    return 0;
+}

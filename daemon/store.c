@@ -1,0 +1,954 @@
+/*  =========================================================================
+    pole_store - the durable record of the programme
+
+    What this file holds, and why it is shaped so:
+
+    * `events` is the append-only log: one row per accepted event, with the
+      fields as decided (JSON), the actor, the time, the state left and the
+      state reached, and the request id that carried it. Triggers refuse
+      UPDATE and DELETE on it: a mistake is corrected by a later event.
+    * `dossiers` is the log folded by the engine. It is written in the same
+      transaction as the event so that a reader never sees one without the
+      other, and pole_store_rebuild_check() proves it equals a fresh fold.
+    * `requests` keeps, per client-chosen request id, a digest of the
+      request and the reply it got, so that a retry gets the first outcome
+      byte for byte and is never applied twice.
+
+    Durability: WAL mode with synchronous=FULL, so that a commit has reached
+    the disk (fsync of the WAL) before poled acknowledges anything; a power
+    loss cannot take back an acknowledged event. Reads use the same
+    connection: poled is single-threaded, there is one writer.
+
+    Every statement is prepared once, when the store opens.
+    =========================================================================
+*/
+
+#include "store.h"
+
+#include "pole/proto.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+/*  Schema migrations, in order. Migration k takes user_version k-1 to k.
+    Never edit a migration that has shipped: add the next one.            */
+static const char *s_migrations[] = {
+    /* 1: the log, the dossiers, the requests                              */
+    "CREATE TABLE dossiers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  pays TEXT NOT NULL,"
+    "  holder TEXT NOT NULL,"
+    "  holder_type TEXT NOT NULL,"
+    "  title TEXT,"
+    "  state TEXT NOT NULL,"
+    "  prev_state TEXT,"
+    "  version INTEGER NOT NULL,"
+    "  study_asked INTEGER,"
+    "  study_granted INTEGER,"
+    "  posts_asked INTEGER,"
+    "  posts_granted INTEGER,"
+    "  funding_year INTEGER,"
+    "  reports_filed INTEGER NOT NULL DEFAULT 0,"
+    "  mode TEXT,"
+    "  pole_name TEXT,"
+    "  host TEXT,"
+    "  cofunding_eur INTEGER NOT NULL DEFAULT 0,"
+    "  opened_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX dossiers_state ON dossiers (state);"
+    "CREATE INDEX dossiers_pays ON dossiers (pays);"
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  dossier INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  fields TEXT NOT NULL CHECK (json_valid (fields)),"
+    "  actor TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  from_state TEXT,"
+    "  to_state TEXT NOT NULL,"
+    "  request_id TEXT UNIQUE);"
+    "CREATE INDEX events_dossier ON events (dossier, seq);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN"
+    "  SELECT RAISE (ABORT, 'the event log is append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN"
+    "  SELECT RAISE (ABORT, 'the event log is append-only'); END;"
+    "CREATE TABLE requests ("
+    "  request_id TEXT PRIMARY KEY,"
+    "  digest TEXT NOT NULL,"
+    "  reply BLOB NOT NULL,"
+    "  at TEXT NOT NULL) WITHOUT ROWID;",
+    /* 2: reports as of a date read the log by time                        */
+    "CREATE INDEX events_at ON events (at);",
+};
+#define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
+
+_Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
+                "POLE_STORE_SCHEMA_VERSION must equal the migration count");
+
+/*  The JSON of one dossier (PROTOCOL.md, SHOW). ?1 is the yearly amount
+    per post. Subquery results lose SQLite's JSON subtype, hence json().   */
+#define DOSSIER_JSON                                                         \
+    "json_object ('id', d.id, 'pays', d.pays, 'departement', t.departement," \
+    " 'holder', d.holder, 'holder_type', d.holder_type, 'title', d.title,"   \
+    " 'state', d.state, 'version', d.version,"                               \
+    " 'study_asked', d.study_asked, 'study_granted', d.study_granted,"       \
+    " 'posts_asked', d.posts_asked, 'posts_granted', d.posts_granted,"       \
+    " 'funding_year', d.funding_year,"                                       \
+    " 'yearly_funding_eur', d.posts_granted * ?1,"                           \
+    " 'reports_filed', json ((SELECT json_group_array (value) FROM"          \
+    "   json_each ('[1,2,3,4,5,6,7,8]')"                                      \
+    "   WHERE (d.reports_filed >> (value - 1)) & 1)),"                       \
+    " 'mode', d.mode, 'pole_name', d.pole_name, 'host', d.host,"             \
+    " 'cofunding_eur', d.cofunding_eur,"                                     \
+    " 'opened_at', d.opened_at, 'updated_at', d.updated_at)"
+
+#define DOSSIER_FROM                                                         \
+    " FROM dossiers d LEFT JOIN temp.territory t ON t.name = d.pays"
+
+#define DOSSIER_COLUMNS                                                      \
+    "id, pays, holder, holder_type, title, state, prev_state, version,"      \
+    " study_asked, study_granted, posts_asked, posts_granted, funding_year," \
+    " reports_filed, mode, pole_name, host, cofunding_eur"
+
+#define LIVE_STATES "(SELECT name FROM temp.state_name WHERE NOT terminal)"
+
+/*  The prepared statements, named after what they do.                     */
+typedef enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_DOSSIER_LOAD,
+    ST_LIVE_IN_PAYS,
+    ST_DOSSIER_INSERT,
+    ST_DOSSIER_UPDATE,
+    ST_EVENT_APPEND,
+    ST_JSON_SET,
+    ST_REQUEST_FIND,
+    ST_REQUEST_SAVE,
+    ST_SHOW,
+    ST_LIST,
+    ST_HISTORY,
+    ST_REPORT,
+    ST_COUNT_DOSSIERS,
+    ST_COUNT_EVENTS,
+    ST_LOG_SCAN,
+    ST_DOSSIER_IDS,
+    ST_MAX
+} stmt_id_t;
+
+static const char *s_sql[ST_MAX] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT request",
+    [ST_RELEASE] = "RELEASE request",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO request",
+    [ST_DOSSIER_LOAD] = "SELECT " DOSSIER_COLUMNS " FROM dossiers WHERE id = ?1",
+    [ST_LIVE_IN_PAYS] = "SELECT count(*) FROM dossiers WHERE pays = ?1"
+                        " AND id != ?2 AND state IN " LIVE_STATES,
+    [ST_DOSSIER_INSERT] =
+        "INSERT INTO dossiers (" DOSSIER_COLUMNS ", opened_at, updated_at)"
+        " VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, nullif (?9, 0),"
+        " nullif (?10, 0), nullif (?11, 0), nullif (?12, 0), nullif (?13, 0),"
+        " ?14, ?15, ?16, ?17, ?18, ?19, ?19)",
+    [ST_DOSSIER_UPDATE] =
+        "UPDATE dossiers SET pays = ?2, holder = ?3, holder_type = ?4,"
+        " title = ?5, state = ?6, prev_state = ?7, version = ?8,"
+        " study_asked = nullif (?9, 0), study_granted = nullif (?10, 0),"
+        " posts_asked = nullif (?11, 0), posts_granted = nullif (?12, 0),"
+        " funding_year = nullif (?13, 0), reports_filed = ?14, mode = ?15,"
+        " pole_name = ?16, host = ?17, cofunding_eur = ?18, updated_at = ?19"
+        " WHERE id = ?1",
+    [ST_EVENT_APPEND] =
+        "INSERT INTO events (dossier, event, fields, actor, at, from_state,"
+        " to_state, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* Fields are built into JSON by SQLite, one key at a time; keys are
+       [a-z][a-z0-9_]* (the codec enforces it), so a path is safe.         */
+    [ST_JSON_SET] = "SELECT json_set (?1, '$.' || ?2, ?3)",
+    [ST_REQUEST_FIND] =
+        "SELECT digest, reply FROM requests WHERE request_id = ?1",
+    [ST_REQUEST_SAVE] = "INSERT INTO requests (request_id, digest, reply, at)"
+                        " VALUES (?1, ?2, ?3, ?4)",
+    [ST_SHOW] = "SELECT " DOSSIER_JSON DOSSIER_FROM " WHERE d.id = ?2",
+    [ST_LIST] = "SELECT json_group_array (json (obj)) FROM (SELECT " DOSSIER_JSON
+                " AS obj" DOSSIER_FROM " WHERE (?2 IS NULL OR d.state = ?2)"
+                " AND (?3 IS NULL OR d.pays = ?3) ORDER BY d.id)",
+    [ST_HISTORY] =
+        "SELECT json_group_array (json (obj)) FROM (SELECT json_patch ("
+        " json_object ('seq', e.seq, 'dossier', e.dossier, 'event', e.event,"
+        " 'from', e.from_state, 'to', e.to_state, 'actor', e.actor,"
+        " 'at', e.at, 'request_id', e.request_id, 'fields', json (e.fields)),"
+        " e.fields) AS obj FROM events e WHERE e.dossier = ?1 ORDER BY e.seq)",
+    [ST_REPORT] =
+        "SELECT json_object ("
+        " 'dossiers', (SELECT count(*) FROM dossiers),"
+        " 'poles_running', (SELECT count(*) FROM dossiers WHERE state IN"
+        "   (SELECT name FROM temp.state_name WHERE running)),"
+        " 'studies_under_way', (SELECT count(*) FROM dossiers"
+        "   WHERE state = 'study_funded'),"
+        " 'by_state', json ((SELECT json_group_object (s.name,"
+        "   (SELECT count(*) FROM dossiers d WHERE d.state = s.name))"
+        "   FROM (SELECT name FROM temp.state_name ORDER BY rowid) s)),"
+        " 'by_departement', json ((SELECT json_group_object (dep, n) FROM"
+        "   (SELECT t.departement AS dep, count (d.id) AS n"
+        "    FROM temp.territory t LEFT JOIN dossiers d ON d.pays = t.name"
+        "    AND d.state IN " LIVE_STATES " GROUP BY t.departement))),"
+        " 'by_pays', json ((SELECT json_group_array (json_object ("
+        "   'pays', t.name, 'departement', t.departement,"
+        "   'dossiers', (SELECT count(*) FROM dossiers d"
+        "     WHERE d.pays = t.name),"
+        "   'live', (SELECT count(*) FROM dossiers d WHERE d.pays = t.name"
+        "     AND d.state IN " LIVE_STATES ")))"
+        "   FROM temp.territory t)),"
+        " 'pays_without_dossier', json ((SELECT json_group_array (t.name)"
+        "   FROM temp.territory t WHERE NOT EXISTS"
+        "   (SELECT 1 FROM dossiers d WHERE d.pays = t.name))),"
+        " 'study_granted_eur', (SELECT ifnull (sum (study_granted), 0)"
+        "   FROM dossiers),"
+        " 'post_funding_eur_per_year', (SELECT ifnull (sum (posts_granted), 0)"
+        "   * ?1 FROM dossiers WHERE state IN ('funding_year_1',"
+        "   'funding_year_2', 'funding_year_3')),"
+        " 'cofunding_eur', (SELECT ifnull (sum (cofunding_eur), 0)"
+        "   FROM dossiers))",
+    [ST_COUNT_DOSSIERS] = "SELECT count(*) FROM dossiers",
+    [ST_COUNT_EVENTS] = "SELECT count(*) FROM events",
+    [ST_LOG_SCAN] = "SELECT e.seq, e.dossier, e.event, e.to_state,"
+                    " f.key, f.value FROM events e"
+                    " LEFT JOIN json_each (e.fields) f ORDER BY e.seq, f.id",
+    [ST_DOSSIER_IDS] = "SELECT id FROM dossiers ORDER BY id",
+};
+
+struct _pole_store_t {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[ST_MAX];
+};
+
+//  Run a prepared statement that returns no rows; reset it. 0 or -1.
+static int
+s_step_done (pole_store_t *self, stmt_id_t id)
+{
+    sqlite3_stmt *stmt = self->stmt[id];
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("store: %s: %s", s_sql[id], sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_bind_text (sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text && *text)
+        sqlite3_bind_text (stmt, index, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+static void
+s_copy_column (sqlite3_stmt *stmt, int column, char *dest, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text (stmt, column);
+    snprintf (dest, size, "%s", text ? (const char *) text : "");
+}
+
+//  Apply the migrations the file lacks, each in its own transaction so that
+//  a crash mid-upgrade leaves a database at a known version.
+static int
+s_migrate (sqlite3 *db, char *error, size_t error_size)
+{
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL)
+        != SQLITE_OK)
+        goto sqlfail;
+    int version = 0;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        version = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+
+    if (version > (int) MIGRATION_COUNT) {
+        snprintf (error, error_size,
+                  "database schema version %d is newer than this poled "
+                  "understands (%d): upgrade poled",
+                  version, (int) MIGRATION_COUNT);
+        return -1;
+    }
+    for (int k = version; k < (int) MIGRATION_COUNT; k++) {
+        //  PRAGMA takes no bound parameter; the number is ours, not input
+        char sql[64];
+        snprintf (sql, sizeof sql, "PRAGMA user_version = %d", k + 1);
+        if (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK
+            || sqlite3_exec (db, s_migrations[k], NULL, NULL, NULL)
+                   != SQLITE_OK
+            || sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK
+            || sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            snprintf (error, error_size, "migration to schema %d failed: %s",
+                      k + 1, sqlite3_errmsg (db));
+            sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+        zsys_info ("store: database migrated to schema version %d", k + 1);
+    }
+    return 0;
+sqlfail:
+    snprintf (error, error_size, "%s", sqlite3_errmsg (db));
+    return -1;
+}
+
+//  quick_check reads every page: a damaged file is refused at start rather
+//  than discovered in the middle of a decision.
+static int
+s_quick_check (sqlite3 *db, char *error, size_t error_size)
+{
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2 (db, "PRAGMA quick_check", -1, &stmt, NULL)
+        != SQLITE_OK) {
+        snprintf (error, error_size, "the database is not usable: %s",
+                  sqlite3_errmsg (db));
+        return -1;
+    }
+    int rc = sqlite3_step (stmt);
+    const unsigned char *result = sqlite3_column_text (stmt, 0);
+    int ok = rc == SQLITE_ROW && result
+             && streq ((const char *) result, "ok");
+    if (!ok)
+        snprintf (error, error_size, "the database is damaged: %s",
+                  rc == SQLITE_ROW && result ? (const char *) result
+                                             : sqlite3_errmsg (db));
+    sqlite3_finalize (stmt);
+    return ok ? 0 : -1;
+}
+
+//  Configuration tables the reads join against. TEMP: they are rebuilt at
+//  each open and never written to the file.
+static int
+s_create_temp_tables (pole_store_t *self)
+{
+    if (sqlite3_exec (self->db,
+                      "CREATE TEMP TABLE territory (name TEXT PRIMARY KEY,"
+                      " departement INTEGER NOT NULL);"
+                      "CREATE TEMP TABLE state_name (name TEXT PRIMARY KEY,"
+                      " terminal INTEGER NOT NULL, running INTEGER NOT NULL);",
+                      NULL, NULL, NULL)
+        != SQLITE_OK)
+        return -1;
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2 (self->db,
+                            "INSERT INTO temp.state_name VALUES (?1, ?2, ?3)",
+                            -1, &stmt, NULL)
+        != SQLITE_OK)
+        return -1;
+    int rc = 0;
+    for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT && rc == 0;
+         state++) {
+        //  "Running" poles, in the sheet's sense: created and not closed
+        bool running = state >= POLE_S_POLE_CREATED
+                       && state <= POLE_S_OPERATING;
+        sqlite3_bind_text (stmt, 1, pole_state_name (state), -1,
+                           SQLITE_STATIC);
+        sqlite3_bind_int (stmt, 2, pole_state_is_terminal (state));
+        sqlite3_bind_int (stmt, 3, running);
+        if (sqlite3_step (stmt) != SQLITE_DONE)
+            rc = -1;
+        sqlite3_reset (stmt);
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+pole_store_t *
+pole_store_new (const char *path, char *error, size_t error_size)
+{
+    assert (path);
+    pole_store_t *self = (pole_store_t *) zmalloc (sizeof (pole_store_t));
+    self->path = strdup (path);
+
+    int rc = sqlite3_open_v2 (path, &self->db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                  | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (rc != SQLITE_OK) {
+        snprintf (error, error_size, "cannot open database %s: %s", path,
+                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc));
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    //  Another process (a backup, an administrator's sqlite3) may hold the
+    //  lock for a moment: wait rather than fail.
+    sqlite3_busy_timeout (self->db, 5000);
+    sqlite3_extended_result_codes (self->db, 1);
+
+    if (s_quick_check (self->db, error, error_size)) {
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    //  WAL: readers do not block the writer; synchronous=FULL: the WAL is
+    //  synced at every commit, so an acknowledged event survives power loss.
+    sqlite3_stmt *stmt = NULL;
+    const char *mode = NULL;
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1, &stmt,
+                            NULL)
+            == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
+        mode = (const char *) sqlite3_column_text (stmt, 0);
+    if (!mode || !streq (mode, "wal")) {
+        snprintf (error, error_size, "cannot put %s in WAL mode: %s", path,
+                  sqlite3_errmsg (self->db));
+        sqlite3_finalize (stmt);
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    sqlite3_finalize (stmt);
+    if (sqlite3_exec (self->db,
+                      "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                      NULL, NULL, NULL)
+        != SQLITE_OK) {
+        snprintf (error, error_size, "%s", sqlite3_errmsg (self->db));
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    if (s_migrate (self->db, error, error_size)) {
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    if (s_create_temp_tables (self)) {
+        snprintf (error, error_size, "%s", sqlite3_errmsg (self->db));
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    for (int id = 0; id < ST_MAX; id++) {
+        if (sqlite3_prepare_v3 (self->db, s_sql[id], -1,
+                                SQLITE_PREPARE_PERSISTENT, &self->stmt[id],
+                                NULL)
+            != SQLITE_OK) {
+            snprintf (error, error_size, "cannot prepare statement %d: %s",
+                      id, sqlite3_errmsg (self->db));
+            pole_store_destroy (&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void
+pole_store_destroy (pole_store_t **self_p)
+{
+    assert (self_p);
+    pole_store_t *self = *self_p;
+    if (!self)
+        return;
+    for (int id = 0; id < ST_MAX; id++)
+        sqlite3_finalize (self->stmt[id]);
+    if (self->db) {
+        //  A clean close checkpoints the WAL into the main file
+        if (sqlite3_close (self->db) != SQLITE_OK)
+            zsys_error ("store: close %s: %s", self->path,
+                        sqlite3_errmsg (self->db));
+    }
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+pole_store_set_territories (pole_store_t *self, const pole_params_t *params)
+{
+    if (sqlite3_exec (self->db, "DELETE FROM temp.territory", NULL, NULL,
+                      NULL)
+        != SQLITE_OK)
+        return -1;
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2 (self->db,
+                            "INSERT INTO temp.territory VALUES (?1, ?2)", -1,
+                            &stmt, NULL)
+        != SQLITE_OK)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < params->territory_count && rc == 0; i++) {
+        sqlite3_bind_text (stmt, 1, params->territories[i].name, -1,
+                           SQLITE_STATIC);
+        sqlite3_bind_int (stmt, 2, params->territories[i].departement);
+        if (sqlite3_step (stmt) != SQLITE_DONE) {
+            zsys_error ("store: territory %s: %s", params->territories[i].name,
+                        sqlite3_errmsg (self->db));
+            rc = -1;
+        }
+        sqlite3_reset (stmt);
+    }
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+int
+pole_store_begin (pole_store_t *self)
+{
+    return s_step_done (self, ST_BEGIN);
+}
+
+int
+pole_store_commit (pole_store_t *self)
+{
+    if (s_step_done (self, ST_COMMIT) == 0)
+        return 0;
+    //  A failed COMMIT may leave the transaction open: end it, so that
+    //  nothing of the batch survives
+    if (!sqlite3_get_autocommit (self->db))
+        s_step_done (self, ST_ROLLBACK);
+    return -1;
+}
+
+void
+pole_store_rollback (pole_store_t *self)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        s_step_done (self, ST_ROLLBACK);
+}
+
+int
+pole_store_savepoint (pole_store_t *self)
+{
+    return s_step_done (self, ST_SAVEPOINT);
+}
+
+int
+pole_store_release (pole_store_t *self)
+{
+    return s_step_done (self, ST_RELEASE);
+}
+
+void
+pole_store_rollback_savepoint (pole_store_t *self)
+{
+    //  ROLLBACK TO keeps the savepoint open; RELEASE then closes it
+    s_step_done (self, ST_ROLLBACK_TO);
+    s_step_done (self, ST_RELEASE);
+}
+
+int
+pole_store_dossier_load (pole_store_t *self, int64_t id,
+                         pole_dossier_t *dossier)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_DOSSIER_LOAD];
+    sqlite3_bind_int64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    int result = 1;
+    if (rc == SQLITE_ROW) {
+        memset (dossier, 0, sizeof *dossier);
+        dossier->id = sqlite3_column_int64 (stmt, 0);
+        s_copy_column (stmt, 1, dossier->pays, sizeof dossier->pays);
+        s_copy_column (stmt, 2, dossier->holder, sizeof dossier->holder);
+        s_copy_column (stmt, 3, dossier->holder_type,
+                       sizeof dossier->holder_type);
+        s_copy_column (stmt, 4, dossier->title, sizeof dossier->title);
+        const char *state = (const char *) sqlite3_column_text (stmt, 5);
+        const char *prev = (const char *) sqlite3_column_text (stmt, 6);
+        int s = state ? pole_state_from_name (state) : -1;
+        int p = prev ? pole_state_from_name (prev) : POLE_S_NONE;
+        dossier->state = s < 0 ? POLE_S_NONE : (pole_state_t) s;
+        dossier->prev_state = p < 0 ? POLE_S_NONE : (pole_state_t) p;
+        dossier->version = sqlite3_column_int64 (stmt, 7);
+        dossier->study_asked = sqlite3_column_int64 (stmt, 8);
+        dossier->study_granted = sqlite3_column_int64 (stmt, 9);
+        dossier->posts_asked = sqlite3_column_int (stmt, 10);
+        dossier->posts_granted = sqlite3_column_int (stmt, 11);
+        dossier->funding_year = sqlite3_column_int (stmt, 12);
+        dossier->reports_filed = (unsigned) sqlite3_column_int (stmt, 13);
+        s_copy_column (stmt, 14, dossier->mode, sizeof dossier->mode);
+        s_copy_column (stmt, 15, dossier->pole_name,
+                       sizeof dossier->pole_name);
+        s_copy_column (stmt, 16, dossier->host, sizeof dossier->host);
+        dossier->cofunding_eur = sqlite3_column_int64 (stmt, 17);
+        if (s < 0) {
+            zsys_error ("store: dossier %" PRId64 " has unknown state '%s'",
+                        id, state ? state : "");
+            result = -1;
+        }
+        else
+            result = 0;
+    }
+    else if (rc != SQLITE_DONE) {
+        zsys_error ("store: load dossier %" PRId64 ": %s", id,
+                    sqlite3_errmsg (self->db));
+        result = -1;
+    }
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return result;
+}
+
+int
+pole_store_live_in_pays (pole_store_t *self, const char *pays,
+                         int64_t except_id)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_LIVE_IN_PAYS];
+    sqlite3_bind_text (stmt, 1, pays, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64 (stmt, 2, except_id);
+    int count = -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        count = sqlite3_column_int (stmt, 0);
+    else
+        zsys_error ("store: live in pays: %s", sqlite3_errmsg (self->db));
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return count;
+}
+
+//  Bind a dossier's facts to the insert or the update statement: both use
+//  the same parameter numbers, ?1 the id and ?19 the time.
+static void
+s_bind_dossier (sqlite3_stmt *stmt, const pole_dossier_t *d, const char *at)
+{
+    if (d->id > 0)
+        sqlite3_bind_int64 (stmt, 1, d->id);
+    s_bind_text (stmt, 2, d->pays);
+    s_bind_text (stmt, 3, d->holder);
+    s_bind_text (stmt, 4, d->holder_type);
+    s_bind_text (stmt, 5, d->title);
+    sqlite3_bind_text (stmt, 6, pole_state_name (d->state), -1, SQLITE_STATIC);
+    if (d->prev_state != POLE_S_NONE)
+        sqlite3_bind_text (stmt, 7, pole_state_name (d->prev_state), -1,
+                           SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 8, d->version);
+    sqlite3_bind_int64 (stmt, 9, d->study_asked);
+    sqlite3_bind_int64 (stmt, 10, d->study_granted);
+    sqlite3_bind_int (stmt, 11, d->posts_asked);
+    sqlite3_bind_int (stmt, 12, d->posts_granted);
+    sqlite3_bind_int (stmt, 13, d->funding_year);
+    sqlite3_bind_int (stmt, 14, (int) d->reports_filed);
+    s_bind_text (stmt, 15, d->mode);
+    s_bind_text (stmt, 16, d->pole_name);
+    s_bind_text (stmt, 17, d->host);
+    sqlite3_bind_int64 (stmt, 18, d->cofunding_eur);
+    sqlite3_bind_text (stmt, 19, at, -1, SQLITE_TRANSIENT);
+}
+
+int
+pole_store_dossier_insert (pole_store_t *self, pole_dossier_t *dossier,
+                           const char *at)
+{
+    dossier->id = 0;
+    s_bind_dossier (self->stmt[ST_DOSSIER_INSERT], dossier, at);
+    if (s_step_done (self, ST_DOSSIER_INSERT))
+        return -1;
+    dossier->id = sqlite3_last_insert_rowid (self->db);
+    return 0;
+}
+
+int
+pole_store_dossier_update (pole_store_t *self, const pole_dossier_t *dossier,
+                           const char *at)
+{
+    s_bind_dossier (self->stmt[ST_DOSSIER_UPDATE], dossier, at);
+    if (s_step_done (self, ST_DOSSIER_UPDATE))
+        return -1;
+    return sqlite3_changes (self->db) == 1 ? 0 : -1;
+}
+
+//  The event's fields as a JSON object, built by SQLite's json_set. The
+//  result is the caller's.
+static char *
+s_fields_json (pole_store_t *self, const pole_field_t *fields, size_t count)
+{
+    char *json = strdup ("{}");
+    sqlite3_stmt *stmt = self->stmt[ST_JSON_SET];
+    for (size_t i = 0; i < count && json; i++) {
+        sqlite3_bind_text (stmt, 1, json, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, 2, fields[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, 3, fields[i].value, -1, SQLITE_STATIC);
+        free (json);
+        json = NULL;
+        if (sqlite3_step (stmt) == SQLITE_ROW
+            && sqlite3_column_text (stmt, 0))
+            json = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        else
+            zsys_error ("store: fields to JSON: %s", sqlite3_errmsg (self->db));
+        sqlite3_reset (stmt);
+        sqlite3_clear_bindings (stmt);
+    }
+    return json;
+}
+
+int64_t
+pole_store_event_append (pole_store_t *self, int64_t dossier,
+                         const char *event, const pole_field_t *fields,
+                         size_t field_count, const char *actor,
+                         const char *at, const char *from, const char *to,
+                         const char *request_id)
+{
+    char *json = s_fields_json (self, fields, field_count);
+    if (!json)
+        return -1;
+    sqlite3_stmt *stmt = self->stmt[ST_EVENT_APPEND];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, json, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 4, actor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 5, at, -1, SQLITE_TRANSIENT);
+    s_bind_text (stmt, 6, from);
+    sqlite3_bind_text (stmt, 7, to, -1, SQLITE_STATIC);
+    s_bind_text (stmt, 8, request_id);
+    free (json);
+    if (s_step_done (self, ST_EVENT_APPEND))
+        return -1;
+    return sqlite3_last_insert_rowid (self->db);
+}
+
+int
+pole_store_request_find (pole_store_t *self, const char *request_id,
+                         char **digest, zframe_t **reply)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_REQUEST_FIND];
+    sqlite3_bind_text (stmt, 1, request_id, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step (stmt);
+    int result = 1;
+    if (rc == SQLITE_ROW) {
+        *digest = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        *reply = zframe_new (sqlite3_column_blob (stmt, 1),
+                             (size_t) sqlite3_column_bytes (stmt, 1));
+        result = 0;
+    }
+    else if (rc != SQLITE_DONE) {
+        zsys_error ("store: find request: %s", sqlite3_errmsg (self->db));
+        result = -1;
+    }
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return result;
+}
+
+int
+pole_store_request_save (pole_store_t *self, const char *request_id,
+                         const char *digest, zframe_t *reply, const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_REQUEST_SAVE];
+    sqlite3_bind_text (stmt, 1, request_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 2, digest, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob (stmt, 3, zframe_data (reply), (int) zframe_size (reply),
+                       SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 4, at, -1, SQLITE_TRANSIENT);
+    return s_step_done (self, ST_REQUEST_SAVE);
+}
+
+//  Run a read statement whose single row holds one JSON text; the text is
+//  the caller's. NULL when there is no row or the value is NULL.
+static char *
+s_json_row (pole_store_t *self, stmt_id_t id)
+{
+    sqlite3_stmt *stmt = self->stmt[id];
+    char *json = NULL;
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_text (stmt, 0))
+        json = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        zsys_error ("store: %s", sqlite3_errmsg (self->db));
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return json;
+}
+
+char *
+pole_store_show_json (pole_store_t *self, int64_t id,
+                      const pole_params_t *params)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_SHOW];
+    sqlite3_bind_int64 (stmt, 1, params->post_eur_per_year);
+    sqlite3_bind_int64 (stmt, 2, id);
+    return s_json_row (self, ST_SHOW);
+}
+
+char *
+pole_store_list_json (pole_store_t *self, const char *state, const char *pays,
+                      const pole_params_t *params)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_LIST];
+    sqlite3_bind_int64 (stmt, 1, params->post_eur_per_year);
+    s_bind_text (stmt, 2, state);
+    s_bind_text (stmt, 3, pays);
+    return s_json_row (self, ST_LIST);
+}
+
+char *
+pole_store_history_json (pole_store_t *self, int64_t id)
+{
+    sqlite3_bind_int64 (self->stmt[ST_HISTORY], 1, id);
+    char *json = s_json_row (self, ST_HISTORY);
+    //  An empty history means no such dossier: every dossier has its open
+    if (json && streq (json, "[]"))
+        zstr_free (&json);
+    return json;
+}
+
+char *
+pole_store_report_json (pole_store_t *self, const pole_params_t *params)
+{
+    sqlite3_bind_int64 (self->stmt[ST_REPORT], 1, params->post_eur_per_year);
+    return s_json_row (self, ST_REPORT);
+}
+
+int64_t
+pole_store_count (pole_store_t *self, const char *table)
+{
+    stmt_id_t id = streq (table, "events") ? ST_COUNT_EVENTS
+                                           : ST_COUNT_DOSSIERS;
+    sqlite3_stmt *stmt = self->stmt[id];
+    int64_t count = -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return count;
+}
+
+//  Fold one logged event into the dossiers being rebuilt.
+static int
+s_rebuild_apply (zhashx_t *rebuilt, int64_t dossier_id, const char *event,
+                 const char *to, const pole_field_t *fields, size_t count)
+{
+    char key[32];
+    snprintf (key, sizeof key, "%" PRId64, dossier_id);
+    pole_dossier_t *dossier = (pole_dossier_t *) zhashx_lookup (rebuilt, key);
+    int e = pole_event_from_name (event);
+    int s = pole_state_from_name (to);
+    if (e < 0 || s < 0)
+        return -1;
+    if (!dossier) {
+        if (e != POLE_E_OPEN)
+            return -1;
+        dossier = (pole_dossier_t *) zmalloc (sizeof (pole_dossier_t));
+        dossier->id = dossier_id;
+        zhashx_insert (rebuilt, key, dossier);
+    }
+    pole_engine_apply (dossier, (pole_event_t) e, fields, count,
+                       (pole_state_t) s);
+    return 0;
+}
+
+static int
+s_dossier_differs (const pole_dossier_t *a, const pole_dossier_t *b,
+                   char *diff, size_t size)
+{
+#define CMP_INT(f)                                                           \
+    if (a->f != b->f) {                                                      \
+        snprintf (diff, size,                                                \
+                  "dossier %" PRId64 ": " #f " is %lld live, %lld rebuilt",  \
+                  a->id, (long long) a->f, (long long) b->f);                \
+        return 1;                                                            \
+    }
+#define CMP_STR(f)                                                           \
+    if (strcmp (a->f, b->f)) {                                               \
+        snprintf (diff, size,                                                \
+                  "dossier %" PRId64 ": " #f " is '%s' live, '%s' rebuilt",  \
+                  a->id, a->f, b->f);                                        \
+        return 1;                                                            \
+    }
+    CMP_STR (pays) CMP_STR (holder) CMP_STR (holder_type) CMP_STR (title)
+    CMP_INT (state) CMP_INT (prev_state) CMP_INT (version)
+    CMP_INT (study_asked) CMP_INT (study_granted) CMP_INT (posts_asked)
+    CMP_INT (posts_granted) CMP_INT (funding_year) CMP_INT (reports_filed)
+    CMP_STR (mode) CMP_STR (pole_name) CMP_STR (host)
+    CMP_INT (cofunding_eur)
+#undef CMP_INT
+#undef CMP_STR
+    return 0;
+}
+
+int
+pole_store_rebuild_check (pole_store_t *self, char *diff, size_t diff_size)
+{
+    zhashx_t *rebuilt = zhashx_new ();
+    zhashx_set_destructor (rebuilt, (zhashx_destructor_fn *) zstr_free);
+    int result = 0;
+    snprintf (diff, diff_size, "%s", "");
+
+    //  One row per (event, field): gather an event's fields, then apply
+    sqlite3_stmt *scan = self->stmt[ST_LOG_SCAN];
+    pole_field_t fields[POLE_PROTO_MAX_FRAMES];
+    char *keys[POLE_PROTO_MAX_FRAMES], *values[POLE_PROTO_MAX_FRAMES];
+    size_t count = 0;
+    int64_t seq = -1, dossier_id = 0;
+    char event[64] = "", to[64] = "";
+    int rc;
+    while (result == 0) {
+        rc = sqlite3_step (scan);
+        int64_t row_seq = rc == SQLITE_ROW ? sqlite3_column_int64 (scan, 0)
+                                           : -2;
+        if (row_seq != seq && seq != -1) {
+            if (s_rebuild_apply (rebuilt, dossier_id, event, to, fields,
+                                 count)) {
+                snprintf (diff, diff_size,
+                          "event %" PRId64 " (%s) cannot be replayed", seq,
+                          event);
+                result = 1;
+            }
+            for (size_t i = 0; i < count; i++) {
+                free (keys[i]);
+                free (values[i]);
+            }
+            count = 0;
+        }
+        if (rc != SQLITE_ROW || result)
+            break;
+        if (row_seq != seq) {
+            seq = row_seq;
+            dossier_id = sqlite3_column_int64 (scan, 1);
+            s_copy_column (scan, 2, event, sizeof event);
+            s_copy_column (scan, 3, to, sizeof to);
+        }
+        if (sqlite3_column_type (scan, 4) != SQLITE_NULL
+            && count < POLE_PROTO_MAX_FRAMES) {
+            keys[count] = strdup ((const char *) sqlite3_column_text (scan, 4));
+            values[count]
+                = strdup ((const char *) sqlite3_column_text (scan, 5));
+            fields[count].key = keys[count];
+            fields[count].value = values[count];
+            count++;
+        }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && result == 0) {
+        snprintf (diff, diff_size, "reading the log: %s",
+                  sqlite3_errmsg (self->db));
+        result = -1;
+    }
+    sqlite3_reset (scan);
+
+    //  Every live dossier must equal its rebuilt twin, and no more exist
+    sqlite3_stmt *ids = self->stmt[ST_DOSSIER_IDS];
+    size_t live = 0;
+    while (result == 0 && sqlite3_step (ids) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64 (ids, 0);
+        char key[32];
+        snprintf (key, sizeof key, "%" PRId64, id);
+        pole_dossier_t *twin = (pole_dossier_t *) zhashx_lookup (rebuilt, key);
+        pole_dossier_t current;
+        live++;
+        if (!twin) {
+            snprintf (diff, diff_size,
+                      "dossier %" PRId64 " is live but not in the log", id);
+            result = 1;
+        }
+        else if (pole_store_dossier_load (self, id, &current) != 0)
+            result = -1;
+        else
+            result = s_dossier_differs (&current, twin, diff, diff_size);
+    }
+    sqlite3_reset (ids);
+    if (result == 0 && live != zhashx_size (rebuilt)) {
+        snprintf (diff, diff_size,
+                  "the log holds %zu dossiers, the live table %zu",
+                  zhashx_size (rebuilt), live);
+        result = 1;
+    }
+    zhashx_destroy (&rebuilt);
+    return result;
+}
+
+void *
+pole_store_handle (pole_store_t *self)
+{
+    return self->db;
+}

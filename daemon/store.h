@@ -1,0 +1,117 @@
+/*  =========================================================================
+    pole_store - the durable record: SQLite, an append-only event log and
+    the current dossiers, updated together
+
+    The event log is the truth; the `dossiers` table is the log folded by
+    the engine, kept in the same transaction so that reads are cheap. The
+    `requests` table remembers the outcome of every mutating request by its
+    client-chosen id, so that a retry is answered, not re-applied.
+
+    Every statement is prepared once, at open. Nothing here decides a rule:
+    that is the engine's job; the store only keeps what was decided.
+    =========================================================================
+*/
+#ifndef POLE_STORE_H_INCLUDED
+#define POLE_STORE_H_INCLUDED
+
+#include <czmq.h>
+#include <stdint.h>
+
+#include "pole/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _pole_store_t pole_store_t;
+
+/*  The schema version this build writes (PRAGMA user_version).           */
+#define POLE_STORE_SCHEMA_VERSION 2
+
+/*  Open (creating if needed) the database at `path`: WAL mode,
+    synchronous=FULL, foreign keys on, schema migrated to the current
+    version, integrity quick-checked. Returns NULL with a reason in `error`
+    if the file cannot be opened, is damaged, or was written by a newer
+    version of pole.                                                        */
+pole_store_t *pole_store_new (const char *path, char *error,
+                              size_t error_size);
+
+/*  Close the database (checkpointing the WAL). Nulls *self_p.            */
+void pole_store_destroy (pole_store_t **self_p);
+
+/*  Replace the list of configured territories the reads join against
+    (a TEMP table: configuration, not data).                               */
+int pole_store_set_territories (pole_store_t *self,
+                                const pole_params_t *params);
+
+/*  Transactions. begin = BEGIN IMMEDIATE (the single writer takes the lock
+    at once rather than failing at its first write). A savepoint wraps each
+    request of a batch so that one failing request does not undo the
+    others. All return 0 or -1.                                            */
+int pole_store_begin (pole_store_t *self);
+int pole_store_commit (pole_store_t *self);
+void pole_store_rollback (pole_store_t *self);
+int pole_store_savepoint (pole_store_t *self);
+int pole_store_release (pole_store_t *self);
+void pole_store_rollback_savepoint (pole_store_t *self);
+
+/*  Load a dossier's current facts. 0 found, 1 no such dossier, -1 error. */
+int pole_store_dossier_load (pole_store_t *self, int64_t id,
+                             pole_dossier_t *dossier);
+
+/*  Number of live (non-terminal) dossiers in `pays`, not counting
+    `except_id` (0 = none). -1 on error.                                   */
+int pole_store_live_in_pays (pole_store_t *self, const char *pays,
+                             int64_t except_id);
+
+/*  Insert a new dossier (its id is chosen by SQLite and written back into
+    dossier->id) or update an existing one. `at` is the event's time.      */
+int pole_store_dossier_insert (pole_store_t *self, pole_dossier_t *dossier,
+                               const char *at);
+int pole_store_dossier_update (pole_store_t *self,
+                               const pole_dossier_t *dossier, const char *at);
+
+/*  Append one event to the log. `from` is NULL for open. Returns the new
+    sequence number, or -1.                                                */
+int64_t pole_store_event_append (pole_store_t *self, int64_t dossier,
+                                 const char *event, const pole_field_t *fields,
+                                 size_t field_count, const char *actor,
+                                 const char *at, const char *from,
+                                 const char *to, const char *request_id);
+
+/*  Idempotency. find: 0 with *digest and *reply (both the caller's) when
+    the request id is known, 1 when not, -1 on error.                      */
+int pole_store_request_find (pole_store_t *self, const char *request_id,
+                             char **digest, zframe_t **reply);
+int pole_store_request_save (pole_store_t *self, const char *request_id,
+                             const char *digest, zframe_t *reply,
+                             const char *at);
+
+/*  Reads, as JSON text produced by SQLite (PROTOCOL.md section 4). The
+    returned string is the caller's; NULL means not found (show, history)
+    or an error (logged).                                                  */
+char *pole_store_show_json (pole_store_t *self, int64_t id,
+                            const pole_params_t *params);
+char *pole_store_list_json (pole_store_t *self, const char *state,
+                            const char *pays, const pole_params_t *params);
+char *pole_store_history_json (pole_store_t *self, int64_t id);
+char *pole_store_report_json (pole_store_t *self, const pole_params_t *params);
+
+/*  Counts, for logs and status: dossiers and events. -1 on error.        */
+int64_t pole_store_count (pole_store_t *self, const char *table);
+
+/*  Rebuild the dossiers from the event log (engine apply over the log, in
+    sequence order) and compare with the live table. Returns 0 if equal,
+    1 if they differ (the first difference described in `diff`), -1 on
+    error.                                                                 */
+int pole_store_rebuild_check (pole_store_t *self, char *diff,
+                              size_t diff_size);
+
+/*  The underlying handle, for tests only.                                */
+void *pole_store_handle (pole_store_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,931 @@
+/*  =========================================================================
+    test_codec - unit tests of the POLE/1 codec (proto/pole_proto.c)
+
+    Round trips of every command and of both replies, the limits taken
+    exactly at their edge, and a table of malformed requests: each one
+    says which error code the server must answer, whether the request id
+    can still be read (so that the ERROR reply carries it), and which
+    frame the reason must name. Every malformed case runs as a test of its
+    own, so that a failure names the case.
+    =========================================================================
+*/
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "pole/proto.h"
+
+#define REASON_SIZE 256
+
+
+//  --------------------------------------------------------------------------
+//  Helpers
+
+//  A message of the given text frames, NULL-terminated.
+
+static zmsg_t *
+s_msg_of (const char *const *frames)
+{
+    zmsg_t *msg = zmsg_new ();
+    assert_non_null (msg);
+    for (size_t index = 0; frames [index]; index++)
+        zmsg_addmem (msg, frames [index], strlen (frames [index]));
+    return msg;
+}
+
+//  Asserts that `msg` holds exactly these text frames.
+
+static void
+s_assert_frames (zmsg_t *msg, const char *const *frames)
+{
+    size_t count = 0;
+    while (frames [count])
+        count++;
+    assert_int_equal (zmsg_size (msg), count);
+    zframe_t *frame = zmsg_first (msg);
+    for (size_t index = 0; index < count; index++) {
+        assert_non_null (frame);
+        assert_int_equal (zframe_size (frame), strlen (frames [index]));
+        if (zframe_size (frame) > 0)
+            assert_memory_equal (zframe_data (frame), frames [index],
+                                 zframe_size (frame));
+        frame = zmsg_next (msg);
+    }
+}
+
+//  Decodes `msg`, which must be a valid request; returns it.
+
+static pole_request_t *
+s_decode_ok (zmsg_t *msg)
+{
+    pole_request_t *req = NULL;
+    const char *code = NULL;
+    char reason [REASON_SIZE];
+    char *request_id = NULL;
+    int rc = pole_request_decode (msg, &req, &code, reason, sizeof (reason),
+                                  &request_id);
+    if (rc != 0)
+        fail_msg ("decode failed: %s %s", code, reason);
+    assert_null (code);
+    assert_null (request_id);
+    assert_non_null (req);
+    return req;
+}
+
+//  Encodes `req`, checks the wire frames, decodes it back and checks that
+//  what comes back is what went in.
+
+static void
+s_round_trip (const pole_request_t *req, const char *const *wire)
+{
+    zmsg_t *msg = pole_request_encode (req);
+    assert_non_null (msg);
+    s_assert_frames (msg, wire);
+    pole_request_t *back = s_decode_ok (msg);
+
+    assert_int_equal (back->command, req->command);
+    assert_string_equal (back->request_id, req->request_id);
+    if (req->actor)
+        assert_string_equal (back->actor, req->actor);
+    else
+        assert_null (back->actor);
+    if (req->event)
+        assert_string_equal (back->event, req->event);
+    else
+        assert_null (back->event);
+    assert_int_equal (back->dossier, req->dossier);
+    assert_int_equal (back->expected_version, req->expected_version);
+    assert_int_equal (back->field_count, req->field_count);
+    for (size_t index = 0; index < req->field_count; index++) {
+        assert_string_equal (back->fields [index].key, req->fields [index].key);
+        assert_string_equal (back->fields [index].value,
+                             req->fields [index].value);
+    }
+    pole_request_destroy (&back);
+    assert_null (back);
+    zmsg_destroy (&msg);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Round trips of requests
+
+static void
+test_ping_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_PING, .request_id = "p-1",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "PING", "p-1", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_open_round_trip (void **state)
+{
+    (void) state;
+    //  The example of PROTOCOL.md, section 10
+    pole_field_t fields [] = {
+        { "pays", "dinan" },
+        { "holder", "Pays de Dinan" },
+        { "holder_type", "pays" }
+    };
+    pole_request_t req = { .command = POLE_CMD_OPEN, .request_id = "7f3a-1",
+                           .actor = "alice", .expected_version = -1,
+                           .fields = fields, .field_count = 3 };
+    const char *wire [] = { "POLE/1", "OPEN", "7f3a-1", "alice", "pays=dinan",
+                            "holder=Pays de Dinan", "holder_type=pays", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_open_without_fields (void **state)
+{
+    (void) state;
+    //  The grammar allows *field: the engine, not the codec, refuses it
+    pole_request_t req = { .command = POLE_CMD_OPEN, .request_id = "o-0",
+                           .actor = "Gwénaëlle Le Goff",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "OPEN", "o-0", "Gwénaëlle Le Goff",
+                            NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_event_round_trip (void **state)
+{
+    (void) state;
+    pole_field_t fields [] = { { "amount", "20000" } };
+    pole_request_t req = { .command = POLE_CMD_EVENT, .request_id = "7f3a-2",
+                           .actor = "alice", .dossier = 1,
+                           .expected_version = 1, .event = "request_study",
+                           .fields = fields, .field_count = 1 };
+    const char *wire [] = { "POLE/1", "EVENT", "7f3a-2", "alice", "1", "1",
+                            "request_study", "amount=20000", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_event_without_version (void **state)
+{
+    (void) state;
+    //  expected_version -1 travels as an empty frame and comes back -1;
+    //  a value may contain '=' and be empty
+    pole_field_t fields [] = {
+        { "amount", "30000" },
+        { "note", "a=b, c" },
+        { "empty", "" }
+    };
+    pole_request_t req = { .command = POLE_CMD_EVENT, .request_id = "7f3a-3",
+                           .actor = "region", .dossier = 1,
+                           .expected_version = -1, .event = "grant_study",
+                           .fields = fields, .field_count = 3 };
+    const char *wire [] = { "POLE/1", "EVENT", "7f3a-3", "region", "1", "",
+                            "grant_study", "amount=30000", "note=a=b, c",
+                            "empty=", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_event_version_zero (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_EVENT, .request_id = "v0",
+                           .actor = "a", .dossier = INT64_MAX,
+                           .expected_version = 0, .event = "note" };
+    const char *wire [] = { "POLE/1", "EVENT", "v0", "a",
+                            "9223372036854775807", "0", "note", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_show_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_SHOW, .request_id = "s-1",
+                           .dossier = 42, .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "SHOW", "s-1", "42", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_list_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_LIST, .request_id = "l-1",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "LIST", "l-1", NULL };
+    s_round_trip (&req, wire);
+
+    pole_field_t filters [] = { { "state", "draft" }, { "pays", "Trégor-Goëlo" } };
+    pole_request_t filtered = { .command = POLE_CMD_LIST, .request_id = "l-2",
+                                .expected_version = -1, .fields = filters,
+                                .field_count = 2 };
+    const char *filtered_wire [] = { "POLE/1", "LIST", "l-2", "state=draft",
+                                     "pays=Trégor-Goëlo", NULL };
+    s_round_trip (&filtered, filtered_wire);
+}
+
+static void
+test_history_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_HISTORY, .request_id = "h-1",
+                           .dossier = 7, .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "HISTORY", "h-1", "7", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_report_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_REPORT, .request_id = "r-1",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "REPORT", "r-1", NULL };
+    s_round_trip (&req, wire);
+}
+
+static void
+test_encode_rejects_bad_command (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_COUNT, .request_id = "x" };
+    assert_null (pole_request_encode (&req));
+    assert_null (pole_request_encode (NULL));
+}
+
+//  Decoding reads the message and leaves it whole: the server may need it
+//  again (to log it, to compare a retried request).
+
+static void
+test_decode_keeps_message (void **state)
+{
+    (void) state;
+    const char *frames [] = { "POLE/1", "SHOW", "k-1", "3", NULL };
+    zmsg_t *msg = s_msg_of (frames);
+    pole_request_t *first = s_decode_ok (msg);
+    pole_request_t *second = s_decode_ok (msg);
+    assert_int_equal (zmsg_size (msg), 4);
+    assert_int_equal (second->dossier, 3);
+    pole_request_destroy (&first);
+    pole_request_destroy (&second);
+    zmsg_destroy (&msg);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Limits, taken exactly at their edge
+
+static void
+test_limits_accepted (void **state)
+{
+    (void) state;
+    char request_id [65];
+    memset (request_id, '~', 64);
+    request_id [64] = 0;
+    //  64 bytes of actor: 32 two-byte characters
+    char actor [65] = "";
+    for (int index = 0; index < 32; index++)
+        strcat (actor, "é");
+    char event [33];
+    memset (event, 'z', 32);
+    event [32] = 0;
+    char key_field [64];
+    memset (key_field, 'k', 32);
+    strcpy (key_field + 32, "=v");
+    char *value_field = malloc (6 + POLE_PROTO_MAX_FIELD + 1);
+    assert_non_null (value_field);
+    strcpy (value_field, "value=");
+    memset (value_field + 6, 'x', POLE_PROTO_MAX_FIELD);
+    value_field [6 + POLE_PROTO_MAX_FIELD] = 0;
+
+    const char *frames [] = { "POLE/1", "EVENT", request_id, actor,
+                              "9223372036854775807", "0", event, key_field,
+                              value_field, NULL };
+    zmsg_t *msg = s_msg_of (frames);
+    //  Up to 64 frames in all
+    char name [16];
+    for (int index = 0; zmsg_size (msg) < POLE_PROTO_MAX_FRAMES; index++) {
+        snprintf (name, sizeof (name), "f%d=", index);
+        zmsg_addstr (msg, name);
+    }
+    pole_request_t *req = s_decode_ok (msg);
+    assert_string_equal (req->request_id, request_id);
+    assert_string_equal (req->actor, actor);
+    assert_int_equal (req->dossier, INT64_MAX);
+    assert_int_equal (req->expected_version, 0);
+    assert_string_equal (req->event, event);
+    assert_int_equal (req->field_count, POLE_PROTO_MAX_FRAMES - 7);
+    assert_int_equal (strlen (req->fields [1].value), POLE_PROTO_MAX_FIELD);
+    pole_request_destroy (&req);
+    zmsg_destroy (&msg);
+    free (value_field);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Malformed requests, one test each
+
+typedef struct {
+    const char *name;
+    const char *frames [12];        //  text frames, NULL-terminated
+    void (*append) (zmsg_t *msg);   //  what text frames cannot express
+    const char *code;               //  the POLE_ERR_* expected
+    const char *request_id;         //  expected in *request_id_p, or NULL
+    const char *reason_has;         //  the reason must contain this
+} bad_case_t;
+
+//  Fields until the request has `total` frames
+
+static void
+s_fill_to (zmsg_t *msg, size_t total)
+{
+    char field [16];
+    for (int index = 0; zmsg_size (msg) < total; index++) {
+        snprintf (field, sizeof (field), "f%d=x", index);
+        zmsg_addstr (msg, field);
+    }
+}
+
+static void
+s_append_to_65 (zmsg_t *msg)
+{
+    s_fill_to (msg, POLE_PROTO_MAX_FRAMES + 1);
+}
+
+static void
+s_append_long_value (zmsg_t *msg)
+{
+    size_t size = 5 + POLE_PROTO_MAX_FIELD + 1;
+    char *field = malloc (size);
+    assert_non_null (field);
+    memcpy (field, "note=", 5);
+    memset (field + 5, 'x', size - 5);
+    zmsg_addmem (msg, field, size);
+    free (field);
+}
+
+static void
+s_append_nul_value (zmsg_t *msg)
+{
+    zmsg_addmem (msg, "note=a\0b", 8);
+}
+
+static void
+s_append_nul_request_id (zmsg_t *msg)
+{
+    zmsg_addmem (msg, "r\0", 2);
+}
+
+static void
+s_append_nul_command (zmsg_t *msg)
+{
+    zmsg_addmem (msg, "PING\0", 5);
+    zmsg_addstr (msg, "r1");
+}
+
+#define EV(d, v, e) "POLE/1", "EVENT", "r1", "alice", d, v, e
+#define S65 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define S33 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static bad_case_t s_bad [] = {
+    //  Envelope: signature, command, request id, frame count
+    { "no frames", { NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "no frames" },
+    { "wrong signature", { "POLE/2", "PING", "r1", NULL }, NULL,
+      POLE_ERR_UNSUPPORTED_VERSION, NULL, "frame 1 (signature)" },
+    { "lowercase signature", { "pole/1", "PING", "r1", NULL }, NULL,
+      POLE_ERR_UNSUPPORTED_VERSION, NULL, "frame 1" },
+    { "empty signature", { "", "PING", "r1", NULL }, NULL,
+      POLE_ERR_UNSUPPORTED_VERSION, NULL, "frame 1" },
+    { "signature only", { "POLE/1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 2 (command)" },
+    { "unknown command", { "POLE/1", "FETCH", "r1", NULL }, NULL,
+      POLE_ERR_UNKNOWN_COMMAND, "r1", "\"FETCH\"" },
+    { "lowercase command", { "POLE/1", "ping", "r1", NULL }, NULL,
+      POLE_ERR_UNKNOWN_COMMAND, "r1", "frame 2" },
+    { "command with NUL", { "POLE/1", NULL }, s_append_nul_command,
+      POLE_ERR_UNKNOWN_COMMAND, "r1", "frame 2 (command) is not" },
+    { "missing request id", { "POLE/1", "PING", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 3 (request id)" },
+    { "empty request id", { "POLE/1", "PING", "", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 3 (request id)" },
+    { "request id with a space", { "POLE/1", "PING", "r 1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 3" },
+    { "request id of 65 bytes", { "POLE/1", "PING", S65, NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 3" },
+    { "request id not ASCII", { "POLE/1", "PING", "ré", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, NULL, "frame 3" },
+    { "request id with NUL", { "POLE/1", "PING", NULL },
+      s_append_nul_request_id, POLE_ERR_BAD_REQUEST, NULL, "frame 3" },
+    { "65 frames", { "POLE/1", "OPEN", "r1", "alice", NULL }, s_append_to_65,
+      POLE_ERR_BAD_REQUEST, "r1", "65 frames" },
+    { "65 frames, wrong signature", { "POLE/9", "OPEN", "r1", NULL },
+      s_append_to_65, POLE_ERR_BAD_REQUEST, NULL, "65 frames" },
+
+    //  Frame count per command
+    { "PING with an extra frame", { "POLE/1", "PING", "r1", "x", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "takes exactly 3" },
+    { "REPORT with an extra frame", { "POLE/1", "REPORT", "r1", "a=b", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 3" },
+    { "SHOW without dossier", { "POLE/1", "SHOW", "r1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "no frame 4 (dossier id)" },
+    { "SHOW with an extra frame", { "POLE/1", "SHOW", "r1", "1", "2", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 4" },
+    { "HISTORY with an extra frame",
+      { "POLE/1", "HISTORY", "r1", "1", "state=draft", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "takes exactly 4" },
+    { "OPEN without actor", { "POLE/1", "OPEN", "r1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "no frame 4 (actor)" },
+    { "EVENT without dossier", { "POLE/1", "EVENT", "r1", "alice", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "no frame 5 (dossier id)" },
+    { "EVENT without event name",
+      { "POLE/1", "EVENT", "r1", "alice", "1", "", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "no frame 7 (event name)" },
+
+    //  Actor
+    { "empty actor", { "POLE/1", "OPEN", "r1", "", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor of 65 bytes", { "POLE/1", "OPEN", "r1", S65, NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor not UTF-8", { "POLE/1", "OPEN", "r1", "al\xffice", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor in Latin-1", { "POLE/1", "OPEN", "r1", "Ga\xebl", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor with overlong UTF-8", { "POLE/1", "OPEN", "r1", "a\xc0\xaf" "b", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor with a newline", { "POLE/1", "OPEN", "r1", "alice\nbob", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor with a C1 control", { "POLE/1", "OPEN", "r1", "a\xc2\x9b" "1m", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "actor with DEL", { "POLE/1", "OPEN", "r1", "a\x7f", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+
+    //  Dossier id
+    { "dossier 0", { EV ("0", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id) is not a positive" },
+    { "dossier -1", { EV ("-1", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier +1", { EV ("+1", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier 01", { EV ("01", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier with a space", { EV (" 1", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier empty", { EV ("", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier 99999999999999999999", { EV ("99999999999999999999", "", "note"),
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "dossier 2^63", { EV ("9223372036854775808", "", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (dossier id)" },
+    { "SHOW dossier abc", { "POLE/1", "SHOW", "r1", "abc", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (dossier id)" },
+    { "HISTORY dossier 1.5", { "POLE/1", "HISTORY", "r1", "1.5", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (dossier id)" },
+
+    //  Expected version
+    { "expected version x", { EV ("1", "x", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 6 (expected version)" },
+    { "expected version 00", { EV ("1", "00", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 6 (expected version)" },
+    { "expected version -1", { EV ("1", "-1", "note"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 6 (expected version)" },
+
+    //  Event name
+    { "event name with uppercase", { EV ("1", "", "Grant_study"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 7 (event name)" },
+    { "event name with a digit", { EV ("1", "", "year2"), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 7 (event name)" },
+    { "empty event name", { EV ("1", "", ""), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 7 (event name)" },
+    { "event name of 33 bytes", { EV ("1", "", S33), NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 7 (event name)" },
+
+    //  Fields
+    { "field without '='", { EV ("1", "", "note"), "text", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 8 (field) is not key=value" },
+    { "empty field frame", { EV ("1", "", "note"), "", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 8 (field)" },
+    { "key with uppercase", { EV ("1", "", "note"), "Text=a", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 8 (field) has an invalid key" },
+    { "empty key", { EV ("1", "", "note"), "=a", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "invalid key" },
+    { "key starting with a digit", { "POLE/1", "OPEN", "r1", "alice", "1a=x",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (field)" },
+    { "key with a hyphen", { "POLE/1", "OPEN", "r1", "alice", "holder-type=x",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "invalid key" },
+    { "key of 33 bytes", { "POLE/1", "OPEN", "r1", "alice", S33 "=x", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "invalid key" },
+    { "duplicate key", { "POLE/1", "OPEN", "r1", "alice", "pays=dinan",
+      "holder=x", "pays=rennes", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 7 (field pays): the key pays appears twice" },
+    { "value not UTF-8", { EV ("1", "", "note"), "text=caf\xe9", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 8 (field text)" },
+    { "value with a surrogate", { EV ("1", "", "note"), "text=\xed\xa0\x80",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "not valid UTF-8" },
+    { "value above U+10FFFF", { EV ("1", "", "note"), "text=\xf4\x90\x80\x80",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "not valid UTF-8" },
+    { "value with truncated UTF-8", { EV ("1", "", "note"), "text=\xe2\x82",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "not valid UTF-8" },
+    { "value with NUL", { EV ("1", "", "note"), NULL }, s_append_nul_value,
+      POLE_ERR_BAD_REQUEST, "r1", "contains NUL" },
+    { "value of 16385 bytes", { EV ("1", "", "note"), NULL },
+      s_append_long_value, POLE_ERR_BAD_REQUEST, "r1", "16385 bytes" },
+
+    //  LIST filters
+    { "LIST with an unknown filter", { "POLE/1", "LIST", "r1", "holder=x",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (filter holder)" },
+    { "LIST with a filter twice", { "POLE/1", "LIST", "r1", "state=draft",
+      "state=closed", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "twice" },
+    { "LIST with a bare word", { "POLE/1", "LIST", "r1", "draft", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (field) is not key=value" },
+};
+
+#define BAD_COUNT (sizeof (s_bad) / sizeof (s_bad [0]))
+
+static void
+test_bad_request (void **state)
+{
+    const bad_case_t *bad = (const bad_case_t *) *state;
+    zmsg_t *msg = s_msg_of (bad->frames);
+    if (bad->append)
+        bad->append (msg);
+    size_t size = zmsg_size (msg);
+
+    pole_request_t *req = (pole_request_t *) 0x1;   //  must be set to NULL
+    const char *code = NULL;
+    char reason [REASON_SIZE];
+    char *request_id = (char *) 0x1;                //  must be set
+    int rc = pole_request_decode (msg, &req, &code, reason, sizeof (reason),
+                                  &request_id);
+    assert_int_equal (rc, -2);
+    assert_null (req);
+    assert_non_null (code);
+    assert_string_equal (code, bad->code);
+    if (!strstr (reason, bad->reason_has))
+        fail_msg ("reason \"%s\" does not contain \"%s\"", reason,
+                  bad->reason_has);
+    //  The reason goes back to the client as the ERROR message
+    assert_true (pole_utf8_valid (reason, strlen (reason)));
+    if (bad->request_id) {
+        assert_non_null (request_id);
+        assert_string_equal (request_id, bad->request_id);
+    }
+    else
+        assert_null (request_id);
+    free (request_id);
+    //  The message is left as it was
+    assert_int_equal (zmsg_size (msg), size);
+    zmsg_destroy (&msg);
+}
+
+//  A NULL message, and no room asked for the optional outputs
+
+static void
+test_decode_null_outputs (void **state)
+{
+    (void) state;
+    pole_request_t *req = NULL;
+    const char *code = NULL;
+    char *request_id = NULL;
+    assert_int_equal (pole_request_decode (NULL, &req, &code, NULL, 0,
+                                           &request_id), -2);
+    assert_string_equal (code, POLE_ERR_BAD_REQUEST);
+    assert_null (request_id);
+
+    const char *frames [] = { "POLE/1", "NOPE", "r1", NULL };
+    zmsg_t *msg = s_msg_of (frames);
+    assert_int_equal (pole_request_decode (msg, &req, NULL, NULL, 0, NULL), -2);
+    assert_null (req);
+    //  A tiny reason buffer is cut short, not overrun
+    char reason [8];
+    assert_int_equal (pole_request_decode (msg, &req, &code, reason,
+                                           sizeof (reason), NULL), -2);
+    assert_int_equal (strlen (reason), sizeof (reason) - 1);
+    zmsg_destroy (&msg);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+static void
+test_reply_ok_round_trip (void **state)
+{
+    (void) state;
+    //  PROTOCOL.md section 10: OPEN's five frames, the warning empty
+    const char *payload [] = { "1", "draft", "1", "1", "" };
+    zmsg_t *msg = pole_reply_ok ("7f3a-1", payload, 5);
+    const char *wire [] = { "POLE/1", "7f3a-1", "OK", "1", "draft", "1", "1",
+                            "", NULL };
+    s_assert_frames (msg, wire);
+
+    pole_reply_t *reply = NULL;
+    char reason [REASON_SIZE];
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), 0);
+    assert_non_null (reply);
+    assert_true (reply->ok);
+    assert_string_equal (reply->request_id, "7f3a-1");
+    assert_int_equal (reply->frame_count, 5);
+    for (size_t index = 0; index < 5; index++)
+        assert_string_equal (reply->frames [index], payload [index]);
+    assert_null (reply->code);
+    pole_reply_destroy (&reply);
+    assert_null (reply);
+    zmsg_destroy (&msg);
+
+    //  No payload, and a UTF-8 JSON payload
+    msg = pole_reply_ok ("p", NULL, 0);
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), 0);
+    assert_true (reply->ok);
+    assert_int_equal (reply->frame_count, 0);
+    pole_reply_destroy (&reply);
+    zmsg_destroy (&msg);
+
+    const char *json [] = { "{\"pays\":\"Trégor-Goëlo\"}" };
+    msg = pole_reply_ok ("s", json, 1);
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), 0);
+    assert_string_equal (reply->frames [0], json [0]);
+    pole_reply_destroy (&reply);
+    zmsg_destroy (&msg);
+}
+
+static void
+test_reply_error_round_trip (void **state)
+{
+    (void) state;
+    const char *message = "the study grant (30000 €) exceeds the study cap (25000 €)";
+    zmsg_t *msg = pole_reply_error ("7f3a-3", POLE_ERR_REFUSED, message,
+                                    "study_cap");
+    const char *wire [] = { "POLE/1", "7f3a-3", "ERROR", "REFUSED", message,
+                            "study_cap", NULL };
+    s_assert_frames (msg, wire);
+
+    pole_reply_t *reply = NULL;
+    char reason [REASON_SIZE];
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), 0);
+    assert_false (reply->ok);
+    assert_string_equal (reply->request_id, "7f3a-3");
+    assert_string_equal (reply->code, POLE_ERR_REFUSED);
+    assert_string_equal (reply->message, message);
+    assert_string_equal (reply->rule, "study_cap");
+    assert_int_equal (reply->frame_count, 0);
+    pole_reply_destroy (&reply);
+    zmsg_destroy (&msg);
+
+    //  No rule: an empty frame. No request id: an empty frame (section 6)
+    msg = pole_reply_error (NULL, POLE_ERR_BAD_REQUEST, "no delimiter", NULL);
+    const char *bare [] = { "POLE/1", "", "ERROR", "BAD_REQUEST",
+                            "no delimiter", "", NULL };
+    s_assert_frames (msg, bare);
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), 0);
+    assert_string_equal (reply->request_id, "");
+    assert_string_equal (reply->code, POLE_ERR_BAD_REQUEST);
+    assert_string_equal (reply->rule, "");
+    pole_reply_destroy (&reply);
+    zmsg_destroy (&msg);
+}
+
+static void
+test_reply_malformed (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *frames [8];
+        const char *reason_has;
+    } bad [] = {
+        { { NULL }, "0 frames" },
+        { { "POLE/1", "r1", NULL }, "at least 3" },
+        { { "POLE/2", "r1", "OK", NULL }, "frame 1 (signature)" },
+        { { "POLE/1", "r 1", "OK", NULL }, "frame 2 (request id)" },
+        { { "POLE/1", "r1", "MAYBE", NULL }, "neither OK nor ERROR" },
+        { { "POLE/1", "r1", "ok", NULL }, "neither OK nor ERROR" },
+        { { "POLE/1", "r1", "OK", "caf\xe9", NULL }, "frame 4 (payload)" },
+        { { "POLE/1", "r1", "ERROR", "REFUSED", "why", NULL }, "exactly 6" },
+        { { "POLE/1", "r1", "ERROR", "REFUSED", "why", "r", "x", NULL },
+          "exactly 6" },
+        { { "POLE/1", "r1", "ERROR", "refused", "why", "", NULL },
+          "frame 4 (error code)" },
+        { { "POLE/1", "r1", "ERROR", "", "why", "", NULL },
+          "frame 4 (error code)" },
+        { { "POLE/1", "r1", "ERROR", "REFUSED", "\xc0\x80", "", NULL },
+          "frame 5 (message)" },
+        { { "POLE/1", "r1", "ERROR", "REFUSED", "why", "Study cap", NULL },
+          "frame 6 (rule)" },
+    };
+    for (size_t index = 0; index < sizeof (bad) / sizeof (bad [0]); index++) {
+        zmsg_t *msg = s_msg_of (bad [index].frames);
+        pole_reply_t *reply = (pole_reply_t *) 0x1;
+        char reason [REASON_SIZE];
+        int rc = pole_reply_decode (msg, &reply, reason, sizeof (reason));
+        if (rc != -2 || reply != NULL || !strstr (reason, bad [index].reason_has))
+            fail_msg ("reply case %zu: rc %d, reason \"%s\", expected \"%s\"",
+                      index, rc, reason, bad [index].reason_has);
+        zmsg_destroy (&msg);
+    }
+    //  Too many frames
+    zmsg_t *msg = pole_reply_ok ("r1", NULL, 0);
+    while (zmsg_size (msg) <= POLE_PROTO_MAX_FRAMES)
+        zmsg_addstr (msg, "x");
+    pole_reply_t *reply = NULL;
+    char reason [REASON_SIZE];
+    assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof (reason)), -2);
+    assert_non_null (strstr (reason, "65 frames"));
+    zmsg_destroy (&msg);
+    assert_int_equal (pole_reply_decode (NULL, &reply, reason, sizeof (reason)), -2);
+    assert_null (reply);
+}
+
+
+//  --------------------------------------------------------------------------
+//  UTF-8, commands, destructors, printing
+
+static void
+test_utf8 (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *text;
+        size_t size;
+        bool valid;
+    } cases [] = {
+        { "", 0, true },
+        { "plain ASCII", 11, true },
+        { "é", 2, true },
+        { "€", 3, true },
+        { "\xf0\x9f\x98\x80", 4, true },            //  U+1F600
+        { "\xf4\x8f\xbf\xbf", 4, true },            //  U+10FFFF
+        { "\xed\x9f\xbf", 3, true },                //  U+D7FF
+        { "\xee\x80\x80", 3, true },                //  U+E000
+        { "\xef\xbf\xbf", 3, true },                //  U+FFFF
+        { "a\0b", 3, false },                       //  NUL
+        { "\x80", 1, false },                       //  lone continuation
+        { "\xbf", 1, false },
+        { "\xc0\x80", 2, false },                   //  overlong NUL
+        { "\xc1\xbf", 2, false },                   //  overlong
+        { "\xe0\x80\xaf", 3, false },               //  overlong '/'
+        { "\xe0\x9f\xbf", 3, false },               //  overlong U+07FF
+        { "\xf0\x8f\xbf\xbf", 4, false },           //  overlong U+FFFF
+        { "\xed\xa0\x80", 3, false },               //  U+D800
+        { "\xed\xbf\xbf", 3, false },               //  U+DFFF
+        { "\xf4\x90\x80\x80", 4, false },           //  U+110000
+        { "\xf5\x80\x80\x80", 4, false },
+        { "\xff", 1, false },
+        { "\xfe", 1, false },
+        { "\xc3", 1, false },                       //  truncated
+        { "\xe2\x82", 2, false },                   //  truncated
+        { "\xf0\x9f\x98", 3, false },               //  truncated
+        { "\xc3\x28", 2, false },                   //  bad continuation
+        { "\xe2\x28\xa1", 3, false },
+    };
+    for (size_t index = 0; index < sizeof (cases) / sizeof (cases [0]); index++)
+        if (pole_utf8_valid (cases [index].text, cases [index].size)
+            != cases [index].valid)
+            fail_msg ("UTF-8 case %zu: expected %s", index,
+                      cases [index].valid? "valid": "invalid");
+    //  The size is obeyed: a valid prefix of an invalid buffer is valid
+    assert_true (pole_utf8_valid ("ab\xff", 2));
+    assert_true (pole_utf8_valid (NULL, 0));
+    assert_false (pole_utf8_valid (NULL, 1));
+}
+
+static void
+test_commands (void **state)
+{
+    (void) state;
+    for (int command = 0; command < POLE_CMD_COUNT; command++) {
+        const char *name = pole_command_name (command);
+        assert_non_null (name);
+        assert_int_equal (pole_command_from_name (name), command);
+    }
+    assert_string_equal (pole_command_name (POLE_CMD_HISTORY), "HISTORY");
+    assert_null (pole_command_name (-1));
+    assert_null (pole_command_name (POLE_CMD_COUNT));
+    assert_int_equal (pole_command_from_name ("ping"), -1);
+    assert_int_equal (pole_command_from_name (""), -1);
+    assert_int_equal (pole_command_from_name (NULL), -1);
+    assert_true (pole_command_is_mutating (POLE_CMD_OPEN));
+    assert_true (pole_command_is_mutating (POLE_CMD_EVENT));
+    assert_false (pole_command_is_mutating (POLE_CMD_PING));
+    assert_false (pole_command_is_mutating (POLE_CMD_SHOW));
+    assert_false (pole_command_is_mutating (POLE_CMD_LIST));
+    assert_false (pole_command_is_mutating (POLE_CMD_HISTORY));
+    assert_false (pole_command_is_mutating (POLE_CMD_REPORT));
+}
+
+static void
+test_destroy_is_safe (void **state)
+{
+    (void) state;
+    pole_request_destroy (NULL);
+    pole_reply_destroy (NULL);
+    pole_request_t *req = NULL;
+    pole_request_destroy (&req);
+    pole_reply_t *reply = NULL;
+    pole_reply_destroy (&reply);
+
+    const char *frames [] = { "POLE/1", "OPEN", "d1", "alice", "pays=dinan",
+                              NULL };
+    zmsg_t *msg = s_msg_of (frames);
+    req = s_decode_ok (msg);
+    pole_request_destroy (&req);
+    assert_null (req);
+    pole_request_destroy (&req);        //  twice: a no-op
+    zmsg_destroy (&msg);
+}
+
+//  pole_proto_print writes to stderr; catch it in a file and check that
+//  nothing raw (an escape, a newline inside a frame, bad UTF-8) got out.
+
+static void
+test_print_is_text_safe (void **state)
+{
+    (void) state;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "POLE/1");
+    zmsg_addstr (msg, "line one\nline two \x1b[2J");
+    zmsg_addmem (msg, "\xff\x00\x1b", 3);
+    zmsg_addmem (msg, "", 0);
+    zmsg_addstr (msg, "a\xc2\x9b" "b");
+
+    fflush (stderr);
+    int saved = dup (STDERR_FILENO);
+    assert_true (saved >= 0);
+    FILE *capture = tmpfile ();
+    assert_non_null (capture);
+    assert_true (dup2 (fileno (capture), STDERR_FILENO) >= 0);
+    pole_proto_print (msg, "test: ");
+    pole_proto_print (NULL, "test: ");
+    fflush (stderr);
+    assert_true (dup2 (saved, STDERR_FILENO) >= 0);
+    close (saved);
+
+    char output [2048];
+    rewind (capture);
+    size_t size = fread (output, 1, sizeof (output) - 1, capture);
+    fclose (capture);
+    output [size] = 0;
+    assert_true (pole_utf8_valid (output, size));
+    assert_null (memchr (output, 0x1b, size));
+    assert_null (strstr (output, "\xc2\x9b"));
+    assert_non_null (strstr (output, "test: [001] \"POLE/1\""));
+    assert_non_null (strstr (output, "line one\\nline two \\x1B[2J"));
+    assert_non_null (strstr (output, "binary FF001B"));
+    assert_non_null (strstr (output, "[004] (empty)"));
+    assert_non_null (strstr (output, "a\\u009Bb"));
+    //  One line per frame, a header line, and one for the NULL message
+    size_t lines = 0;
+    for (size_t index = 0; index < size; index++)
+        lines += output [index] == '\n';
+    assert_int_equal (lines, 1 + 5 + 1);
+    zmsg_destroy (&msg);
+}
+
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_ping_round_trip),
+        cmocka_unit_test (test_open_round_trip),
+        cmocka_unit_test (test_open_without_fields),
+        cmocka_unit_test (test_event_round_trip),
+        cmocka_unit_test (test_event_without_version),
+        cmocka_unit_test (test_event_version_zero),
+        cmocka_unit_test (test_show_round_trip),
+        cmocka_unit_test (test_list_round_trip),
+        cmocka_unit_test (test_history_round_trip),
+        cmocka_unit_test (test_report_round_trip),
+        cmocka_unit_test (test_encode_rejects_bad_command),
+        cmocka_unit_test (test_decode_keeps_message),
+        cmocka_unit_test (test_limits_accepted),
+        cmocka_unit_test (test_decode_null_outputs),
+        cmocka_unit_test (test_reply_ok_round_trip),
+        cmocka_unit_test (test_reply_error_round_trip),
+        cmocka_unit_test (test_reply_malformed),
+        cmocka_unit_test (test_utf8),
+        cmocka_unit_test (test_commands),
+        cmocka_unit_test (test_destroy_is_safe),
+        cmocka_unit_test (test_print_is_text_safe),
+    };
+    //  One test per malformed case, named after it
+    struct CMUnitTest bad_tests [BAD_COUNT];
+    for (size_t index = 0; index < BAD_COUNT; index++)
+        bad_tests [index] = (struct CMUnitTest) {
+            .name = s_bad [index].name,
+            .test_func = test_bad_request,
+            .initial_state = &s_bad [index]
+        };
+    int failed = cmocka_run_group_tests_name ("codec", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name ("malformed requests", bad_tests,
+                                           NULL, NULL);
+    return failed? 1: 0;
+}

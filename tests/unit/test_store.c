@@ -1,0 +1,488 @@
+/*  Store tests: schema and migrations, append-only log, idempotent retry,
+    group commit, and the proof that rebuilding the dossiers from the log
+    gives the live table. The requests go through the server's batch
+    handler, as in poled, without the network.                             */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "pole/config.h"
+#include "pole/proto.h"
+#include "server.h"
+#include "store.h"
+
+typedef struct {
+    char dir[256];
+    char path[300];
+    pole_config_t *config;
+    pole_store_t *store;
+    pole_server_t *server;
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = (fixture_t *) calloc (1, sizeof (fixture_t));
+    snprintf (f->dir, sizeof f->dir, "/tmp/pole-test-store-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->path, sizeof f->path, "%s/pole.db", f->dir);
+    const char *source = getenv ("POLE_SOURCE_DIR");
+    char cfg[512], error[512];
+    snprintf (cfg, sizeof cfg, "%s/config/poled.cfg", source ? source : ".");
+    f->config = pole_config_load (cfg, error, sizeof error);
+    if (!f->config)
+        fail_msg ("config: %s", error);
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("store: %s", error);
+    assert_int_equal (
+        pole_store_set_territories (f->store, pole_config_params (f->config)),
+        0);
+    static int counter = 0;
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://test-store-%d", counter++);
+    f->server = pole_server_new (f->config, f->store, endpoint, false);
+    assert_non_null (f->server);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    pole_config_destroy (&f->config);
+    char command[400];
+    snprintf (command, sizeof command, "rm -rf '%s'", f->dir);
+    assert_int_equal (system (command), 0);
+    free (f);
+    return 0;
+}
+
+//  A request message as the ROUTER delivers it: identity, delimiter, body.
+static zmsg_t *
+s_request (pole_command_t command, const char *request_id, int64_t dossier,
+           const char *event, const char *fields_text)
+{
+    pole_field_t fields[16];
+    char buffer[1024];
+    size_t count = 0;
+    snprintf (buffer, sizeof buffer, "%s", fields_text ? fields_text : "");
+    for (char *token = strtok (buffer, "|"); token && count < 16;
+         token = strtok (NULL, "|")) {
+        char *equal = strchr (token, '=');
+        assert_non_null (equal);
+        *equal = 0;
+        fields[count].key = token;
+        fields[count].value = equal + 1;
+        count++;
+    }
+    pole_request_t req = {.command = command,
+                          .request_id = (char *) request_id,
+                          .actor = (char *) "tester",
+                          .dossier = dossier,
+                          .expected_version = -1,
+                          .event = (char *) event,
+                          .fields = fields,
+                          .field_count = count};
+    zmsg_t *msg = pole_request_encode (&req);
+    zmsg_pushmem (msg, "", 0);
+    zmsg_pushstr (msg, "peer");
+    return msg;
+}
+
+//  Handle one batch and return its replies' bodies (envelope removed).
+static zlist_t *
+s_batch (fixture_t *f, zmsg_t *first, ...)
+{
+    zlist_t *requests = zlist_new ();
+    va_list args;
+    va_start (args, first);
+    for (zmsg_t *msg = first; msg; msg = va_arg (args, zmsg_t *))
+        zlist_append (requests, msg);
+    va_end (args);
+    zlist_t *replies = zlist_new ();
+    pole_server_handle_batch (f->server, requests, replies);
+    zlist_destroy (&requests);
+    for (zmsg_t *reply = (zmsg_t *) zlist_first (replies); reply;
+         reply = (zmsg_t *) zlist_next (replies)) {
+        zframe_t *identity = zmsg_pop (reply);
+        zframe_t *delimiter = zmsg_pop (reply);
+        assert_int_equal (zframe_size (delimiter), 0);
+        zframe_destroy (&identity);
+        zframe_destroy (&delimiter);
+    }
+    return replies;
+}
+
+static void
+s_replies_destroy (zlist_t **replies_p)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (*replies_p)))
+        zmsg_destroy (&msg);
+    zlist_destroy (replies_p);
+}
+
+//  Send one request alone; return the reply decoded.
+static pole_reply_t *
+s_call (fixture_t *f, zmsg_t *request)
+{
+    zlist_t *replies = s_batch (f, request, NULL);
+    assert_int_equal (zlist_size (replies), 1);
+    pole_reply_t *reply = NULL;
+    char reason[256];
+    assert_int_equal (pole_reply_decode ((zmsg_t *) zlist_first (replies),
+                                         &reply, reason, sizeof reason),
+                      0);
+    s_replies_destroy (&replies);
+    return reply;
+}
+
+//  Expect OK and return the state frame's value as a static string.
+static const char *
+s_ok_state (fixture_t *f, zmsg_t *request)
+{
+    static char state[64];
+    pole_reply_t *reply = s_call (f, request);
+    if (!reply->ok)
+        fail_msg ("%s: %s (%s)", reply->code, reply->message, reply->rule);
+    assert_true (reply->frame_count >= 2);
+    snprintf (state, sizeof state, "%s", reply->frames[1]);
+    pole_reply_destroy (&reply);
+    return state;
+}
+
+static int64_t
+s_scalar (fixture_t *f, const char *sql)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int64_t value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+static void
+test_fresh_database_settings (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"),
+                      POLE_STORE_SCHEMA_VERSION);
+    assert_int_equal (s_scalar (f, "PRAGMA synchronous"), 2);   //  FULL
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    sqlite3_stmt *stmt;
+    sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_string_equal ((const char *) sqlite3_column_text (stmt, 0), "wal");
+    sqlite3_finalize (stmt);
+}
+
+static void
+test_migration_from_version_1 (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "m1", 0, NULL,
+                              "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
+    //  Take the file back to schema 1: without migration 2's index
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db,
+                                    "DROP INDEX events_at;"
+                                    "PRAGMA user_version = 1;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    assert_non_null (f->store);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 2);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_master "
+                                   "WHERE name = 'events_at'"),
+                      1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM dossiers"), 1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+}
+
+static void
+test_newer_schema_refused (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db, "PRAGMA user_version = 99", NULL, NULL,
+                                    NULL),
+                      SQLITE_OK);
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512] = "";
+    f->store = pole_store_new (f->path, error, sizeof error);
+    assert_null (f->store);
+    assert_non_null (strstr (error, "newer"));
+}
+
+static void
+test_damaged_file_refused (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    char path[400], error[512] = "";
+    snprintf (path, sizeof path, "%s/garbage.db", f->dir);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    for (int i = 0; i < 2000; i++)
+        fputs ("this is not a database ", file);
+    fclose (file);
+    pole_store_t *store = pole_store_new (path, error, sizeof error);
+    assert_null (store);
+    assert_true (strlen (error) > 0);
+}
+
+static void
+test_event_log_is_append_only (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "a1", 0, NULL,
+                              "pays=Brest|holder=ADESS|holder_type=ess_actor"));
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_not_equal (
+        sqlite3_exec (db, "UPDATE events SET actor = 'x'", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_not_equal (sqlite3_exec (db, "DELETE FROM events", NULL, NULL,
+                                        NULL),
+                          SQLITE_OK);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+}
+
+static void
+test_lifecycle_and_rebuild (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    assert_string_equal (
+        s_ok_state (f, s_request (POLE_CMD_OPEN, "l1", 0, NULL,
+                                  "pays=Pays de Redon et Vilaine|holder=CADES"
+                                  "|holder_type=ess_actor|title=CADES")),
+        "draft");
+    struct {
+        const char *event, *fields, *state;
+    } steps[] = {
+        {"legitimate_holder", "advisor=CRES", "draft"},
+        {"request_study", "amount=24000", "study_requested"},
+        {"grant_study", "amount=20000", "study_funded"},
+        {"deliver_study", "diagnosis=d|priority_actions=p|governance=g",
+         "study_delivered"},
+        {"validate", "stakeholders=A,B|stakeholder_types=association,cooperative",
+         "validated"},
+        {"create_pole", "mode=adossement|name=CADES|host=Maison des assos",
+         "pole_created"},
+        {"request_posts", "posts=2", "posts_requested"},
+        {"grant_posts", "posts=2", "funding_year_1"},
+        {"add_cofunding", "funder=CG35|amount=10000|year=2010",
+         "funding_year_1"},
+        {"file_annual_report", "year=1", "funding_year_1"},
+        {"start_next_year", "", "funding_year_2"},
+        {"close", "reason=end", "closed"},
+        {"reopen", "reason=mistake", "funding_year_2"},
+        {"note", "text=hello", "funding_year_2"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "l-step-%zu", i);
+        assert_string_equal (s_ok_state (f, s_request (POLE_CMD_EVENT, id, 1,
+                                                       steps[i].event,
+                                                       steps[i].fields)),
+                             steps[i].state);
+    }
+    //  A second dossier, withdrawn, to rebuild more than one
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "l2", 0, NULL,
+                              "pays=Vannes|holder=E2S|holder_type=ess_actor"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "l3", 2, "withdraw",
+                              "reason=none"));
+    assert_int_equal (s_scalar (f, "SELECT version FROM dossiers WHERE id = 1"),
+                      15);
+    assert_int_equal (s_scalar (f, "SELECT cofunding_eur FROM dossiers"
+                                   " WHERE id = 1"),
+                      10000);
+
+    char diff[512];
+    assert_int_equal (pole_store_rebuild_check (f->store, diff, sizeof diff),
+                      0);
+
+    //  Change the live table behind the log's back: the check must see it
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db,
+                                    "UPDATE dossiers SET posts_granted = 1"
+                                    " WHERE id = 1",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    assert_int_equal (pole_store_rebuild_check (f->store, diff, sizeof diff),
+                      1);
+    assert_non_null (strstr (diff, "posts_granted"));
+}
+
+static void
+test_idempotent_retry (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    //  Twice in one batch, then again in a later batch
+    zlist_t *replies = s_batch (
+        f,
+        s_request (POLE_CMD_OPEN, "same", 0, NULL,
+                   "pays=Morlaix|holder=ADESS|holder_type=ess_actor"),
+        s_request (POLE_CMD_OPEN, "same", 0, NULL,
+                   "pays=Morlaix|holder=ADESS|holder_type=ess_actor"),
+        NULL);
+    assert_int_equal (zlist_size (replies), 2);
+    zframe_t *first = zmsg_encode ((zmsg_t *) zlist_first (replies));
+    zframe_t *second = zmsg_encode ((zmsg_t *) zlist_next (replies));
+    assert_true (zframe_eq (first, second));
+    s_replies_destroy (&replies);
+
+    replies = s_batch (f,
+                       s_request (POLE_CMD_OPEN, "same", 0, NULL,
+                                  "pays=Morlaix|holder=ADESS|holder_type="
+                                  "ess_actor"),
+                       NULL);
+    zframe_t *third = zmsg_encode ((zmsg_t *) zlist_first (replies));
+    assert_true (zframe_eq (first, third));
+    s_replies_destroy (&replies);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM dossiers"), 1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+
+    //  A refusal is an outcome too: a retry gets the same refusal
+    pole_reply_t *reply = s_call (
+        f, s_request (POLE_CMD_EVENT, "r1", 1, "request_study", "amount=99999"));
+    assert_false (reply->ok);
+    assert_string_equal (reply->code, POLE_ERR_REFUSED);
+    assert_string_equal (reply->rule, "study_cap");
+    pole_reply_destroy (&reply);
+    reply = s_call (f, s_request (POLE_CMD_EVENT, "r1", 1, "request_study",
+                                  "amount=99999"));
+    assert_string_equal (reply->rule, "study_cap");
+    pole_reply_destroy (&reply);
+
+    //  The same id for a different request is a conflict, nothing applied
+    reply = s_call (f, s_request (POLE_CMD_EVENT, "same", 1, "note",
+                                  "text=other"));
+    assert_false (reply->ok);
+    assert_string_equal (reply->code, POLE_ERR_CONFLICT);
+    pole_reply_destroy (&reply);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+    zframe_destroy (&first);
+    zframe_destroy (&second);
+    zframe_destroy (&third);
+}
+
+static void
+test_group_commit_batch (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "g0", 0, NULL,
+                              "pays=Rennes|holder=Reso|holder_type=ess_actor"));
+    //  50 notes, a refused event and a read in one batch: one transaction,
+    //  each request judged on its own, the read sees the notes
+    zlist_t *requests = zlist_new ();
+    for (int i = 0; i < 50; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "g-%d", i);
+        zlist_append (requests,
+                      s_request (POLE_CMD_EVENT, id, 1, "note", "text=n"));
+    }
+    zlist_append (requests, s_request (POLE_CMD_EVENT, "g-bad", 1,
+                                       "grant_study", "amount=1000"));
+    zlist_append (requests, s_request (POLE_CMD_SHOW, "g-read", 1, NULL, NULL));
+    zlist_t *replies = zlist_new ();
+    pole_server_handle_batch (f->server, requests, replies);
+    assert_int_equal (zlist_size (replies), 52);
+    zmsg_t *last = NULL;
+    int ok = 0;
+    for (zmsg_t *msg = (zmsg_t *) zlist_first (replies); msg;
+         msg = (zmsg_t *) zlist_next (replies)) {
+        zframe_t *identity = zmsg_pop (msg);
+        zframe_t *delimiter = zmsg_pop (msg);
+        zframe_destroy (&identity);
+        zframe_destroy (&delimiter);
+        pole_reply_t *reply;
+        char reason[256];
+        assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof reason),
+                          0);
+        ok += reply->ok;
+        pole_reply_destroy (&reply);
+        last = msg;
+    }
+    assert_int_equal (ok, 51);      //  50 notes and the read
+    pole_reply_t *show;
+    char reason[256];
+    assert_int_equal (pole_reply_decode (last, &show, reason, sizeof reason), 0);
+    assert_non_null (strstr (show->frames[0], "\"version\":51"));
+    pole_reply_destroy (&show);
+    s_replies_destroy (&replies);
+    zlist_destroy (&requests);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 51);
+}
+
+static void
+test_reads_json (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "j1", 0, NULL,
+                              "pays=tregor-goelo|holder=X|holder_type=pays"));
+    pole_reply_t *reply
+        = s_call (f, s_request (POLE_CMD_SHOW, "j2", 1, NULL, NULL));
+    assert_true (reply->ok);
+    assert_non_null (strstr (reply->frames[0], "\"pays\":\"Trégor-Goëlo\""));
+    assert_non_null (strstr (reply->frames[0], "\"departement\":22"));
+    pole_reply_destroy (&reply);
+
+    reply = s_call (f, s_request (POLE_CMD_HISTORY, "j3", 1, NULL, NULL));
+    assert_true (reply->ok);
+    assert_non_null (strstr (reply->frames[0], "\"from\":null"));
+    assert_non_null (strstr (reply->frames[0], "\"holder_type\":\"pays\""));
+    pole_reply_destroy (&reply);
+
+    reply = s_call (f, s_request (POLE_CMD_SHOW, "j4", 7, NULL, NULL));
+    assert_false (reply->ok);
+    assert_string_equal (reply->code, POLE_ERR_NOT_FOUND);
+    pole_reply_destroy (&reply);
+
+    reply = s_call (f, s_request (POLE_CMD_REPORT, "j5", 0, NULL, NULL));
+    assert_true (reply->ok);
+    assert_non_null (strstr (reply->frames[0], "\"dossiers\":1"));
+    assert_non_null (strstr (reply->frames[0], "\"draft\":1"));
+    pole_reply_destroy (&reply);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_fresh_database_settings, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_migration_from_version_1,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_newer_schema_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_damaged_file_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_event_log_is_append_only,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_lifecycle_and_rebuild, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_idempotent_retry, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_group_commit_batch, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_reads_json, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
