@@ -1,0 +1,634 @@
+/*  =========================================================================
+    pole_config - poled's configuration, read with libconfig
+
+    The file has three parts: `daemon` (where poled listens and keeps its
+    database, how big a request may be, how many requests one commit
+    holds), `programme` (the parameters the rules of the engine read; the
+    programme sheet's values are the defaults) and `territories` (the Pays
+    a dossier may be opened in, with their départements).
+
+    Everything is checked here, once, at start-up, so that the rest of the
+    daemon can trust what it reads: every setting must be known (a typo
+    such as `max_post = 3` must not silently leave the default of 2 in
+    force), of the right type and within its range. The first problem
+    found, in the order of the file, is reported as "FILE:LINE: reason",
+    the way compilers do, so that an administrator can go straight to it.
+
+    Nothing read from libconfig is kept: every string is copied, so the
+    libconfig tree is freed before pole_config_load() returns, and a
+    configuration is either complete and valid or not returned at all.
+    =========================================================================
+*/
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "pole/config.h"
+
+//  Defaults for the daemon group. The programme defaults come from
+//  pole_params_defaults() so that the engine and the configuration cannot
+//  disagree on what the sheet says.
+#define S_DEFAULT_ENDPOINT          "tcp://127.0.0.1:5570"
+#define S_DEFAULT_DATABASE          "/var/lib/pole/pole.db"
+#define S_DEFAULT_MAX_MESSAGE_SIZE  65536
+#define S_DEFAULT_BATCH_MAX         256
+
+//  Amounts in euros have no upper bound in the sheet, but the engine
+//  multiplies them (posts x euros x years) in 64 bits: a thousand billion
+//  euros is far beyond any programme and keeps every product exact.
+#define S_MAX_EUR                   INT64_C (1000000000000)
+
+struct _pole_config_t {
+    char *path;                     //  the file it was read from
+    char *endpoint;                 //  daemon.endpoint
+    char *database;                 //  daemon.database
+    int max_message_size;           //  daemon.max_message_size, bytes
+    int batch_max;                  //  daemon.batch_max
+    pole_params_t params;           //  programme.*; territories below
+    pole_territory_t *territories;  //  owned, and so are their names
+    size_t territory_count;         //  entries allocated (freed by destroy)
+};
+
+//  What an error message needs: the file named on the command line and
+//  where to write the message.
+typedef struct {
+    const char *path;
+    char *error;
+    size_t error_size;
+} s_reader_t;
+
+
+//  --------------------------------------------------------------------------
+//  Compare a setting's name; elements of a list have no name (NULL).
+
+static bool
+s_streq (const char *name, const char *known)
+{
+    return name && strcmp (name, known) == 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Write "FILE:LINE: reason" (or "FILE: reason" when `setting` is NULL or
+//  has no line) into the reader's error buffer. Always returns -1 so that
+//  callers can `return s_fail (...)`.
+
+static int
+s_fail (s_reader_t *reader, const config_setting_t *setting,
+        const char *format, ...)
+{
+    if (!reader->error || reader->error_size == 0)
+        return -1;
+
+    //  A setting read through @include belongs to the included file, and
+    //  its line number is only meaningful there
+    const char *file = reader->path;
+    unsigned line = 0;
+    if (setting) {
+        if (config_setting_source_file (setting))
+            file = config_setting_source_file (setting);
+        line = config_setting_source_line (setting);
+    }
+    int written;
+    if (line > 0)
+        written = snprintf (reader->error, reader->error_size, "%s:%u: ",
+                            file, line);
+    else
+        written = snprintf (reader->error, reader->error_size, "%s: ", file);
+    if (written < 0 || (size_t) written >= reader->error_size)
+        return -1;
+
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reader->error + written, reader->error_size - written,
+               format, args);
+    va_end (args);
+    return -1;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The type of a setting in the words of the configuration file, for
+//  "must be X, not Y" messages.
+
+static const char *
+s_type_name (const config_setting_t *setting)
+{
+    switch (config_setting_type (setting)) {
+        case CONFIG_TYPE_GROUP:  return "a group { ... }";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64:  return "a whole number";
+        case CONFIG_TYPE_FLOAT:  return "a decimal number";
+        case CONFIG_TYPE_STRING: return "a string";
+        case CONFIG_TYPE_BOOL:   return "a boolean";
+        case CONFIG_TYPE_ARRAY:  return "an array [ ... ]";
+        case CONFIG_TYPE_LIST:   return "a list ( ... )";
+        default:                 return "an unknown type";
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Read a whole number within [min, max]. `label` is the setting's full
+//  name (e.g. "daemon.batch_max"). libconfig gives numbers that do not fit
+//  in 32 bits the 64-bit type, and `25000L` is 64-bit too: both are fine.
+//  A decimal (2.0) is refused rather than truncated: it is a mistake.
+
+static int
+s_get_integer (s_reader_t *reader, const config_setting_t *setting,
+               const char *label, int64_t min, int64_t max, int64_t *value)
+{
+    char range [96];
+    if (max == INT_MAX)
+        snprintf (range, sizeof range, "at least %" PRId64, min);
+    else
+        snprintf (range, sizeof range, "from %" PRId64 " to %" PRId64,
+                  min, max);
+
+    int type = config_setting_type (setting);
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+        return s_fail (reader, setting, "%s must be a whole number %s, not %s",
+                       label, range, s_type_name (setting));
+
+    long long number = config_setting_get_int64 (setting);
+    if (number < min || number > max)
+        return s_fail (reader, setting,
+                       "%s must be a whole number %s (found %lld)",
+                       label, range, number);
+    *value = (int64_t) number;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Same, for settings the rest of the daemon keeps in an int.
+
+static int
+s_get_int (s_reader_t *reader, const config_setting_t *setting,
+           const char *label, int min, int max, int *value)
+{
+    int64_t number;
+    if (s_get_integer (reader, setting, label, min, max, &number))
+        return -1;
+    *value = (int) number;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Read a non-empty string and replace *value with a copy of it.
+
+static int
+s_get_string (s_reader_t *reader, const config_setting_t *setting,
+              const char *label, char **value)
+{
+    if (config_setting_type (setting) != CONFIG_TYPE_STRING)
+        return s_fail (reader, setting, "%s must be a string, not %s",
+                       label, s_type_name (setting));
+
+    const char *text = config_setting_get_string (setting);
+    if (!text || !*text)
+        return s_fail (reader, setting, "%s must not be empty", label);
+
+    char *copy = strdup (text);
+    if (!copy)
+        return s_fail (reader, setting, "%s: out of memory", label);
+    free (*value);
+    *value = copy;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Refuse a setting that is not known, listing those that are, so that a
+//  misspelt name is easy to put right.
+
+static int
+s_unknown (s_reader_t *reader, const config_setting_t *setting,
+           const char *group, const char *known)
+{
+    const char *name = config_setting_name (setting);
+    if (group)
+        return s_fail (reader, setting,
+                       "unknown setting %s.%s (%s knows %s)",
+                       group, name ? name : "?", group, known);
+    return s_fail (reader, setting, "unknown setting %s (the file holds %s)",
+                   name ? name : "?", known);
+}
+
+
+//  --------------------------------------------------------------------------
+//  `group` must be a group { ... }: the parts of the file are.
+
+static int
+s_expect_group (s_reader_t *reader, const config_setting_t *setting,
+                const char *label)
+{
+    if (config_setting_type (setting) != CONFIG_TYPE_GROUP)
+        return s_fail (reader, setting, "%s must be a group { ... }, not %s",
+                       label, s_type_name (setting));
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  daemon = { endpoint, database, max_message_size, batch_max }
+
+static int
+s_read_daemon (pole_config_t *self, s_reader_t *reader,
+               const config_setting_t *group)
+{
+    if (s_expect_group (reader, group, "daemon"))
+        return -1;
+
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (group, index);
+        const char *name = config_setting_name (setting);
+        int rc;
+        if (s_streq (name, "endpoint")) {
+            rc = s_get_string (reader, setting, "daemon.endpoint",
+                               &self->endpoint);
+            //  A comma-separated list: an empty item ("a,,b" or a trailing
+            //  comma) would make poled try to bind "", so say it now
+            if (rc == 0) {
+                const char *text = self->endpoint;
+                size_t length = strlen (text);
+                if (text [0] == ',' || text [length - 1] == ','
+                ||  strstr (text, ",,"))
+                    rc = s_fail (reader, setting,
+                                 "daemon.endpoint has an empty item in its "
+                                 "comma-separated list \"%s\"", text);
+            }
+        }
+        else
+        if (s_streq (name, "database"))
+            rc = s_get_string (reader, setting, "daemon.database",
+                               &self->database);
+        else
+        if (s_streq (name, "max_message_size"))
+            rc = s_get_int (reader, setting, "daemon.max_message_size",
+                            1024, 16777216, &self->max_message_size);
+        else
+        if (s_streq (name, "batch_max"))
+            rc = s_get_int (reader, setting, "daemon.batch_max",
+                            1, 10000, &self->batch_max);
+        else
+            rc = s_unknown (reader, setting, "daemon",
+                            "endpoint, database, max_message_size, "
+                            "batch_max");
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  programme = { study_cap_eur, max_posts, post_eur_per_year,
+//                funding_years, live_dossiers_per_pays }
+
+static int
+s_read_programme (pole_config_t *self, s_reader_t *reader,
+                  const config_setting_t *group)
+{
+    if (s_expect_group (reader, group, "programme"))
+        return -1;
+
+    pole_params_t *params = &self->params;
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (group, index);
+        const char *name = config_setting_name (setting);
+        int rc;
+        if (s_streq (name, "study_cap_eur"))
+            rc = s_get_integer (reader, setting, "programme.study_cap_eur",
+                                1, S_MAX_EUR, &params->study_cap_eur);
+        else
+        if (s_streq (name, "max_posts"))
+            rc = s_get_int (reader, setting, "programme.max_posts",
+                            1, 10, &params->max_posts);
+        else
+        if (s_streq (name, "post_eur_per_year"))
+            rc = s_get_integer (reader, setting,
+                                "programme.post_eur_per_year",
+                                1, S_MAX_EUR, &params->post_eur_per_year);
+        else
+        if (s_streq (name, "funding_years"))
+            //  At most 3: the workflow has the states funding_year_1..3
+            //  and no more
+            rc = s_get_int (reader, setting, "programme.funding_years",
+                            1, 3, &params->funding_years);
+        else
+        if (s_streq (name, "live_dossiers_per_pays"))
+            rc = s_get_int (reader, setting,
+                            "programme.live_dossiers_per_pays",
+                            1, INT_MAX, &params->live_per_pays);
+        else
+            rc = s_unknown (reader, setting, "programme",
+                            "study_cap_eur, max_posts, post_eur_per_year, "
+                            "funding_years, live_dossiers_per_pays");
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A territory's name is stored as the canonical name of the Pays in every
+//  dossier opened there and shown to people: it must hold a visible
+//  character, no control character (it goes into line-oriented output),
+//  and fit in a dossier's fixed-size field.
+
+static int
+s_check_name (s_reader_t *reader, const config_setting_t *setting,
+              const char *entry, const char *name)
+{
+    size_t length = strlen (name);
+    if (length == 0 || strspn (name, " \t") == length)
+        return s_fail (reader, setting, "%s: name must not be empty", entry);
+    if (length >= POLE_NAME_MAX)
+        return s_fail (reader, setting,
+                       "%s: name is %zu bytes long, at most %d are allowed",
+                       entry, length, POLE_NAME_MAX - 1);
+    for (const char *scan = name; *scan; scan++)
+        if ((unsigned char) *scan < 0x20 || *scan == 0x7f)
+            return s_fail (reader, setting,
+                           "%s: name must not hold control characters", entry);
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  territories = ( { name = "Brest"; departement = 29; }, ... )
+//  Required and non-empty: a daemon that knows no Pays could open no
+//  dossier, and an empty default would hide a forgotten list.
+
+static int
+s_read_territories (pole_config_t *self, s_reader_t *reader,
+                    const config_setting_t *list)
+{
+    if (config_setting_type (list) != CONFIG_TYPE_LIST)
+        return s_fail (reader, list,
+                       "territories must be a list ( { name = ...; "
+                       "departement = ...; }, ... ), not %s",
+                       s_type_name (list));
+
+    int count = config_setting_length (list);
+    if (count == 0)
+        return s_fail (reader, list,
+                       "territories is empty: list the Pays a dossier may be "
+                       "opened in");
+
+    self->territories = calloc ((size_t) count, sizeof (pole_territory_t));
+    if (!self->territories)
+        return s_fail (reader, list, "territories: out of memory");
+    self->territory_count = (size_t) count;
+
+    for (int index = 0; index < count; index++) {
+        config_setting_t *element = config_setting_get_elem (list, index);
+        pole_territory_t *territory = &self->territories [index];
+        char entry [48];
+        snprintf (entry, sizeof entry, "territories: entry %d", index + 1);
+
+        if (config_setting_type (element) != CONFIG_TYPE_GROUP)
+            return s_fail (reader, element,
+                           "%s must be a group { name = ...; "
+                           "departement = ...; }, not %s",
+                           entry, s_type_name (element));
+
+        //  The name is copied into the territory as soon as it is read, so
+        //  that destroy frees it whatever fails next
+        int fields = config_setting_length (element);
+        for (int field = 0; field < fields; field++) {
+            config_setting_t *setting =
+                config_setting_get_elem (element, field);
+            const char *name = config_setting_name (setting);
+            if (s_streq (name, "name")) {
+                char *text = NULL;
+                if (config_setting_type (setting) != CONFIG_TYPE_STRING)
+                    return s_fail (reader, setting,
+                                   "%s: name must be a string, not %s",
+                                   entry, s_type_name (setting));
+                if (s_check_name (reader, setting, entry,
+                                  config_setting_get_string (setting)))
+                    return -1;
+                if (s_get_string (reader, setting, "name", &text))
+                    return -1;
+                territory->name = text;
+            }
+            else
+            if (s_streq (name, "departement")) {
+                char label [64];
+                snprintf (label, sizeof label, "%s: departement", entry);
+                if (s_get_int (reader, setting, label, 1, INT_MAX,
+                               &territory->departement))
+                    return -1;
+            }
+            else
+                return s_fail (reader, setting,
+                               "%s: unknown setting %s (a territory knows "
+                               "name, departement)", entry,
+                               name ? name : "?");
+        }
+        if (!territory->name)
+            return s_fail (reader, element, "%s has no name", entry);
+        if (territory->departement == 0)
+            return s_fail (reader, element,
+                           "%s (%s) has no departement", entry,
+                           territory->name);
+
+        //  Unique under the same forgiving comparison that requests go
+        //  through, or "Dinan" and "Pays de Dinan" would be two Pays that
+        //  no request could tell apart
+        pole_params_t so_far = self->params;
+        so_far.territories = self->territories;
+        so_far.territory_count = (size_t) index;
+        const pole_territory_t *twin = pole_pays_lookup (&so_far,
+                                                         territory->name);
+        if (twin) {
+            const config_setting_t *first = config_setting_get_elem (
+                list, (unsigned) (twin - self->territories));
+            return s_fail (reader, element,
+                           "territories: \"%s\" names the same Pays as "
+                           "\"%s\" (line %u); list each Pays once",
+                           territory->name, twin->name,
+                           first ? config_setting_source_line (first) : 0);
+        }
+    }
+    self->params.territories = self->territories;
+    self->params.territory_count = self->territory_count;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The top level: daemon, programme and territories, in any order. Each
+//  part is read in the order of the file so that the first error reported
+//  is the first one an administrator reading top-down would meet.
+
+static int
+s_read_root (pole_config_t *self, s_reader_t *reader,
+             const config_setting_t *root)
+{
+    bool have_territories = false;
+    int count = config_setting_length (root);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (root, index);
+        const char *name = config_setting_name (setting);
+        int rc;
+        if (s_streq (name, "daemon"))
+            rc = s_read_daemon (self, reader, setting);
+        else
+        if (s_streq (name, "programme"))
+            rc = s_read_programme (self, reader, setting);
+        else
+        if (s_streq (name, "territories")) {
+            rc = s_read_territories (self, reader, setting);
+            have_territories = true;
+        }
+        else
+            rc = s_unknown (reader, setting, NULL,
+                            "daemon, programme and territories");
+        if (rc)
+            return -1;
+    }
+    if (!have_territories)
+        return s_fail (reader, NULL,
+                       "territories is required: list the Pays a dossier may "
+                       "be opened in, e.g. territories = ( { name = \"Brest\"; "
+                       "departement = 29; } );");
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Load and validate `path`.
+
+pole_config_t *
+pole_config_load (const char *path, char *error, size_t error_size)
+{
+    s_reader_t reader = { path ? path : "(null)", error, error_size };
+    if (error && error_size > 0)
+        error [0] = 0;
+    if (!path) {
+        s_fail (&reader, NULL, "no configuration file given");
+        return NULL;
+    }
+
+    pole_config_t *self = calloc (1, sizeof (pole_config_t));
+    if (!self) {
+        s_fail (&reader, NULL, "out of memory");
+        return NULL;
+    }
+    pole_params_defaults (&self->params);
+    self->params.territories = NULL;
+    self->params.territory_count = 0;
+    self->max_message_size = S_DEFAULT_MAX_MESSAGE_SIZE;
+    self->batch_max = S_DEFAULT_BATCH_MAX;
+    self->path = strdup (path);
+    self->endpoint = strdup (S_DEFAULT_ENDPOINT);
+    self->database = strdup (S_DEFAULT_DATABASE);
+    if (!self->path || !self->endpoint || !self->database) {
+        s_fail (&reader, NULL, "out of memory");
+        pole_config_destroy (&self);
+        return NULL;
+    }
+
+    config_t cfg;
+    config_init (&cfg);
+    errno = 0;
+    if (config_read_file (&cfg, path) != CONFIG_TRUE) {
+        if (config_error_type (&cfg) == CONFIG_ERR_FILE_IO) {
+            //  libconfig only says "file I/O error"; errno still holds
+            //  what fopen() found (missing file, permission denied)
+            int saved = errno;
+            s_fail (&reader, NULL, "cannot read the configuration: %s",
+                    saved ? strerror (saved) : "not a readable file");
+        }
+        else
+        if (error && error_size > 0) {
+            const char *file = config_error_file (&cfg);
+            snprintf (error, error_size, "%s:%d: %s", file ? file : path,
+                      config_error_line (&cfg), config_error_text (&cfg));
+        }
+        config_destroy (&cfg);
+        pole_config_destroy (&self);
+        return NULL;
+    }
+
+    int rc = s_read_root (self, &reader, config_root_setting (&cfg));
+    config_destroy (&cfg);
+    if (rc)
+        pole_config_destroy (&self);
+    return self;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Destroy the configuration, null the caller's pointer; safe on NULL and
+//  twice.
+
+void
+pole_config_destroy (pole_config_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pole_config_t *self = *self_p;
+    for (size_t index = 0; index < self->territory_count; index++)
+        //  The names were strdup'ed here; the struct shared with the engine
+        //  only exposes them as const
+        free ((char *) self->territories [index].name);
+    free (self->territories);
+    free (self->database);
+    free (self->endpoint);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+
+const pole_params_t *
+pole_config_params (pole_config_t *self)
+{
+    return self ? &self->params : NULL;
+}
+
+const char *
+pole_config_endpoint (pole_config_t *self)
+{
+    return self ? self->endpoint : NULL;
+}
+
+const char *
+pole_config_database (pole_config_t *self)
+{
+    return self ? self->database : NULL;
+}
+
+int
+pole_config_max_message_size (pole_config_t *self)
+{
+    return self ? self->max_message_size : S_DEFAULT_MAX_MESSAGE_SIZE;
+}
+
+int
+pole_config_batch_max (pole_config_t *self)
+{
+    return self ? self->batch_max : S_DEFAULT_BATCH_MAX;
+}
+
+const char *
+pole_config_path (pole_config_t *self)
+{
+    return self ? self->path : NULL;
+}
