@@ -1,0 +1,1737 @@
+/*  =========================================================================
+    polectl - the command-line client of poled (POLE/1)
+
+    polectl turns one command line into one POLE/1 request, waits for the
+    answer and turns it into output and an exit status (docs/CLI.md is the
+    contract; proto/PROTOCOL.md the wire).
+
+    The exchange is deliberately simple. One DEALER socket connects to the
+    daemon; the request goes out as an empty delimiter frame followed by the
+    body the codec makes, exactly as a REQ socket would put it on the wire.
+    A DEALER rather than a REQ because a REQ socket cannot resend after a
+    lost reply: it would insist on a receive first. If no answer arrives in
+    time, the socket is thrown away (so that a connection that went bad is
+    made again) and the same request, with the SAME request id, is sent on
+    a new one. The server records the outcome of every mutating request by
+    its id, so a retry after a lost reply gets the first outcome back
+    instead of applying the event twice. A reply that carries another
+    request id cannot be ours (an answer to an earlier life of the socket,
+    say) and is ignored while we go on waiting until the deadline.
+
+    Local checks catch what the shell user got wrong (an id that is not a
+    number, an unknown event, an argument without '=') and report them as
+    bad usage (exit 2) before anything is sent. Everything the workflow
+    decides (fields, amounts, Pays, states) is left to the daemon, which
+    alone knows the configuration and names the rule that refused.
+
+    graph needs no daemon: it prints the workflow table linked into the
+    binary.
+    =========================================================================
+*/
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "pole/pole.h"
+#include "pole/proto.h"
+
+//  Exit statuses (docs/CLI.md)
+#define POLECTL_EXIT_DONE       0
+#define POLECTL_EXIT_REFUSED    1
+#define POLECTL_EXIT_USAGE      2
+#define POLECTL_EXIT_NOT_FOUND  3
+#define POLECTL_EXIT_CONFLICT   4
+#define POLECTL_EXIT_NO_ANSWER  5
+#define POLECTL_EXIT_ERROR      6
+
+#define POLECTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
+#define POLECTL_DEFAULT_TIMEOUT  5.0
+#define POLECTL_DEFAULT_RETRIES  2
+//  Upper bounds that keep the arithmetic on milliseconds far from overflow
+#define POLECTL_MAX_TIMEOUT      86400.0
+#define POLECTL_MAX_RETRIES      100
+
+//  Frames an EVENT request spends before its fields: signature, command,
+//  request id, actor, dossier id, expected version, event name.
+#define POLECTL_EVENT_FIXED_FRAMES 7
+
+//  Global options, resolved from the command line and the environment
+typedef struct {
+    char *endpoint;             //  as the user gave it, without prefix
+    double timeout;             //  seconds per try
+    int retries;                //  tries after the first one
+    char *actor;                //  who sends the event
+    char *request_id;           //  the one request id of this run
+    char request_id_buf [POLE_PROTO_MAX_TOKEN + 1];
+} s_options_t;
+
+typedef struct _s_command_t s_command_t;
+typedef int (s_run_fn) (const s_command_t *self, s_options_t *opts,
+                        int argc, char *argv []);
+
+//  One command of polectl: its name, how it is called, what it does
+struct _s_command_t {
+    const char *name;
+    const char *synopsis;       //  arguments after the command name
+    const char *summary;        //  one line, for the main --help
+    const char *options;        //  its options, for COMMAND --help
+    s_run_fn *run;
+};
+
+//  Long options of polectl itself; also used to point out a global option
+//  given after the command.
+enum {
+    OPT_REQUEST_ID = 256,
+    OPT_PAYS,
+    OPT_HOLDER,
+    OPT_HOLDER_TYPE,
+    OPT_TITLE,
+    OPT_STATE,
+    OPT_JSON,
+    OPT_EXPECT_VERSION,
+    OPT_MARKDOWN
+};
+
+static const struct option s_global_options [] = {
+    { "endpoint",   required_argument, NULL, 'e' },
+    { "timeout",    required_argument, NULL, 't' },
+    { "retries",    required_argument, NULL, 'r' },
+    { "actor",      required_argument, NULL, 'a' },
+    { "request-id", required_argument, NULL, OPT_REQUEST_ID },
+    { "help",       no_argument,       NULL, 'h' },
+    { "version",    no_argument,       NULL, 'V' },
+    { NULL, 0, NULL, 0 }
+};
+static const char *s_global_optstring = "+:e:t:r:a:hV";
+
+static const s_command_t *s_command_lookup (const char *name);
+
+
+//  --------------------------------------------------------------------------
+//  Reporting
+
+//  Print "polectl: MESSAGE" and the one-line hint to --help on stderr;
+//  returns the usage exit status so that callers can `return` it.
+
+static int
+    s_usage_error (const char *command, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static int
+s_usage_error (const char *command, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "polectl: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+    if (command)
+        fprintf (stderr, "Try 'polectl %s --help' for more information.\n",
+                 command);
+    else
+        fprintf (stderr, "Try 'polectl --help' for more information.\n");
+    return POLECTL_EXIT_USAGE;
+}
+
+
+//  A reply we cannot make sense of is an error of its own (exit 6): the
+//  daemon and this client disagree about the protocol.
+
+static int
+    s_malformed (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+static int
+s_malformed (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "polectl: malformed reply: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+    return POLECTL_EXIT_ERROR;
+}
+
+
+//  True if `name` is one of the global options (long name without dashes,
+//  or a short letter), so that we can say where it belongs.
+
+static bool
+s_is_global_option (const char *arg, int short_opt)
+{
+    if (arg && strncmp (arg, "--", 2) == 0) {
+        size_t length = strcspn (arg + 2, "=");
+        for (const struct option *o = s_global_options; o->name; o++)
+            if (strlen (o->name) == length
+            &&  strncmp (o->name, arg + 2, length) == 0)
+                return true;
+        return false;
+    }
+    return short_opt > 0 && short_opt < 256
+        && strchr ("etrahV", short_opt) != NULL;
+}
+
+
+//  getopt_long over a command's own arguments, with our own messages
+//  (opterr is off: getopt would name the command as the program). Returns
+//  the option, -1 at the end, or '?' once a usage error has been printed.
+
+static int
+s_getopt (int argc, char *argv [], const char *optstring,
+          const struct option *longopts, const char *command)
+{
+    int c = getopt_long (argc, argv, optstring, longopts, NULL);
+    if (c == '?' || c == ':') {
+        const char *arg = argv [optind - 1];
+        bool is_long = strncmp (arg, "--", 2) == 0;
+        char short_name [3] = { '-', (char) optopt, 0 };
+        const char *shown = is_long? arg: short_name;
+        if (c == ':')
+            s_usage_error (command, "option '%s' needs a value", shown);
+        else
+        if (command && s_is_global_option (is_long? arg: NULL, optopt))
+            s_usage_error (command, "option '%s' goes before the command "
+                           "(polectl [OPTIONS] %s ...)", shown, command);
+        else
+        if (is_long && strchr (arg, '='))
+            s_usage_error (command, "option '%s' is unknown or takes no "
+                           "value", shown);
+        else
+            s_usage_error (command, "unknown option '%s'", shown);
+        c = '?';
+    }
+    return c;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Checking what the user typed
+
+//  Parse a decimal number: digits only, no sign, no spaces, at most `max`.
+//  Leading zeros are accepted; the codec writes the number back in the
+//  canonical form of the grammar.
+
+static int
+s_parse_number (const char *text, int64_t max, int64_t *value)
+{
+    if (!text || !*text)
+        return -1;
+    int64_t result = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        int digit = *p - '0';
+        if (result > (max - digit) / 10)
+            return -1;
+        result = result * 10 + digit;
+    }
+    *value = result;
+    return 0;
+}
+
+
+//  The request id grammar: 1 to 64 printable ASCII characters, no space
+
+static bool
+s_request_id_valid (const char *text)
+{
+    size_t length = strlen (text);
+    if (length == 0 || length > POLE_PROTO_MAX_TOKEN)
+        return false;
+    for (const char *p = text; *p; p++)
+        if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7E)
+            return false;
+    return true;
+}
+
+
+//  The key grammar: a lower-case letter, then up to 31 lower-case letters,
+//  digits or underscores
+
+static bool
+s_key_valid (const char *key, size_t length)
+{
+    if (length == 0 || length > 32 || key [0] < 'a' || key [0] > 'z')
+        return false;
+    for (size_t i = 1; i < length; i++) {
+        char c = key [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+
+//  A field value must be UTF-8 and fit in one frame the daemon accepts.
+//  Returns NULL if it is fine, else the reason.
+
+static const char *
+s_value_problem (const char *value)
+{
+    size_t length = strlen (value);
+    if (length > POLE_PROTO_MAX_FIELD)
+        return "is longer than 16384 bytes";
+    if (!pole_utf8_valid (value, length))
+        return "is not valid UTF-8";
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  The exchange with poled
+
+//  Once, before the first socket: keep czmq quiet and out of the way.
+//  Without a handler SIGINT and SIGTERM keep their default action, so
+//  Ctrl-C ends a wait at once (status 130 in the shell); czmq would
+//  otherwise swallow the signal and leave us waiting for the deadline.
+//  Its log lines, if ever, go to stderr: stdout carries only results.
+
+static void
+s_zsys_setup (void)
+{
+    static bool done = false;
+    if (done)
+        return;
+    zsys_handler_set (NULL);
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    zsys_set_logident ("polectl");
+    done = true;
+}
+
+
+//  A fresh DEALER connected to the endpoint(s), or NULL if libzmq refuses
+//  the endpoint (a bad transport or a malformed address).
+
+static zsock_t *
+s_connect (const s_options_t *opts, int timeout_ms)
+{
+    char *endpoint = zsys_sprintf (">%s", opts->endpoint);
+    if (!endpoint)
+        return NULL;
+    zsock_t *dealer = zsock_new_dealer (endpoint);
+    zstr_free (&endpoint);
+    if (dealer) {
+        //  Nothing we sent matters once we stop waiting for it
+        zsock_set_linger (dealer, 0);
+        //  A send can only block if the queue is full; never wait longer
+        //  than a try lasts
+        zsock_set_sndtimeo (dealer, timeout_ms);
+    }
+    return dealer;
+}
+
+
+//  Send `body` (the request body, not destroyed) and wait for the reply
+//  that carries our request id, retrying as docs/CLI.md says. Returns 0
+//  with *reply_p set (OK or ERROR), or an exit status once the problem has
+//  been reported.
+
+static int
+s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
+{
+    s_zsys_setup ();
+    //  Round up, so that -t 0.0001 still waits a little
+    int64_t timeout_ms = (int64_t) (opts->timeout * 1000.0);
+    if ((double) timeout_ms < opts->timeout * 1000.0)
+        timeout_ms++;
+    int tries = opts->retries + 1;
+
+    for (int attempt = 0; attempt < tries; attempt++) {
+        //  A new socket for every try: libzmq reconnects by itself, but a
+        //  peer that vanished with our request in its queue would never
+        //  answer; a new socket starts afresh.
+        zsock_t *dealer = s_connect (opts, (int) timeout_ms);
+        if (!dealer) {
+            fprintf (stderr, "polectl: cannot connect to %s: %s\n",
+                     opts->endpoint, zmq_strerror (zmq_errno ()));
+            return POLECTL_EXIT_USAGE;
+        }
+        zmsg_t *request = zmsg_dup (body);
+        zmsg_pushmem (request, "", 0);      //  the empty delimiter frame
+        int64_t deadline = zclock_mono () + timeout_ms;
+        int rc = zmsg_send (&request, dealer);
+        zmsg_destroy (&request);
+        zpoller_t *poller = zpoller_new (dealer, NULL);
+
+        //  A failed send (queue full for the whole try) is a try without
+        //  an answer, like a timeout
+        while (rc == 0) {
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0)
+                break;
+            void *which = zpoller_wait (poller, (int) left);
+            if (!which) {
+                if (zpoller_expired (poller))
+                    break;
+                if (zmq_errno () == EINTR)
+                    continue;       //  a harmless signal: wait on
+                fprintf (stderr, "polectl: cannot wait for the reply: %s\n",
+                         zmq_strerror (zmq_errno ()));
+                zpoller_destroy (&poller);
+                zsock_destroy (&dealer);
+                return POLECTL_EXIT_ERROR;
+            }
+            zmsg_t *msg = zmsg_recv (dealer);
+            if (!msg)
+                continue;
+            //  The envelope as a REQ socket would have taken it off
+            zframe_t *delimiter = zmsg_pop (msg);
+            bool has_delimiter = delimiter && zframe_size (delimiter) == 0;
+            zframe_destroy (&delimiter);
+            pole_reply_t *reply = NULL;
+            char reason [256] = "no empty delimiter frame";
+            int decoded = has_delimiter
+                        ? pole_reply_decode (msg, &reply, reason, sizeof reason)
+                        : -2;
+            zmsg_destroy (&msg);
+            if (decoded != 0) {
+                zpoller_destroy (&poller);
+                zsock_destroy (&dealer);
+                return s_malformed ("%s", reason);
+            }
+            //  An ERROR with an empty request id is the server's answer to
+            //  a message it could not even parse: on this socket that can
+            //  only be ours.
+            bool ours = reply->request_id
+                     && (streq (reply->request_id, opts->request_id)
+                     || (!reply->ok && *reply->request_id == 0));
+            if (!ours) {
+                pole_reply_destroy (&reply);
+                continue;           //  stale: keep waiting
+            }
+            zpoller_destroy (&poller);
+            zsock_destroy (&dealer);
+            *reply_p = reply;
+            return 0;
+        }
+        zpoller_destroy (&poller);
+        zsock_destroy (&dealer);
+    }
+    fprintf (stderr, "polectl: no answer from %s within %gs (%d %s)\n",
+             opts->endpoint, opts->timeout, tries, tries == 1? "try": "tries");
+    return POLECTL_EXIT_NO_ANSWER;
+}
+
+
+//  Print an ERROR reply and return its exit status (docs/CLI.md)
+
+static int
+s_report_error (const pole_reply_t *reply)
+{
+    const char *code = reply->code? reply->code: "";
+    const char *message = reply->message? reply->message: "";
+    const char *rule = reply->rule? reply->rule: "";
+
+    if (streq (code, POLE_ERR_REFUSED)) {
+        if (*rule)
+            fprintf (stderr, "polectl: refused by rule %s: %s\n", rule,
+                     message);
+        else
+            fprintf (stderr, "polectl: refused: %s\n", message);
+        return POLECTL_EXIT_REFUSED;
+    }
+    if (*message)
+        fprintf (stderr, "polectl: %s: %s\n", code, message);
+    else
+        fprintf (stderr, "polectl: %s\n", code);
+    if (streq (code, POLE_ERR_NOT_FOUND))
+        return POLECTL_EXIT_NOT_FOUND;
+    if (streq (code, POLE_ERR_CONFLICT))
+        return POLECTL_EXIT_CONFLICT;
+    return POLECTL_EXIT_ERROR;
+}
+
+
+//  Encode the request, exchange it, and sort out the answer. Returns 0 with
+//  an OK reply in *reply_p, or an exit status once all has been said.
+
+static int
+s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
+{
+    request->request_id = opts->request_id;
+    zmsg_t *body = pole_request_encode (request);
+    if (!body) {
+        fprintf (stderr, "polectl: cannot encode the request\n");
+        return POLECTL_EXIT_ERROR;
+    }
+    pole_reply_t *reply = NULL;
+    int rc = s_exchange (opts, body, &reply);
+    zmsg_destroy (&body);
+    if (rc != 0)
+        return rc;
+    if (!reply->ok) {
+        rc = s_report_error (reply);
+        pole_reply_destroy (&reply);
+        return rc;
+    }
+    *reply_p = reply;
+    return 0;
+}
+
+
+//  OPEN and EVENT answer "dossier-id state version seq warning"; print the
+//  frame the user asked for and the warning, if any.
+
+static int
+s_print_outcome (pole_reply_t *reply, size_t frame)
+{
+    if (reply->frame_count < 5)
+        return s_malformed ("%zu payload frames where 5 were expected",
+                            reply->frame_count);
+    if (*reply->frames [4])
+        fprintf (stderr, "polectl: warning: %s\n", reply->frames [4]);
+    printf ("%s\n", reply->frames [frame]);
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Presenting JSON to people
+
+//  Width of UTF-8 text on a terminal, near enough: one column per code
+//  point, so that "Trégor-Goëlo" lines up with "Brest".
+
+static size_t
+s_display_width (const char *text)
+{
+    size_t width = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+        if ((*p & 0xC0) != 0x80)
+            width++;
+    return width;
+}
+
+
+static void
+s_print_padded (const char *text, size_t width, bool right_align)
+{
+    size_t used = s_display_width (text);
+    size_t pad = used < width? width - used: 0;
+    if (right_align)
+        printf ("%*s%s", (int) pad, "", text);
+    else
+        printf ("%s%*s", text, (int) pad, "");
+}
+
+
+//  A JSON value as text for people; NULL for null or a missing value.
+//  Arrays become "a, b, c" ("none" if empty). The caller frees.
+
+static char *
+s_json_text (const json_t *value)
+{
+    if (!value || json_is_null (value))
+        return NULL;
+    if (json_is_string (value))
+        return strdup (json_string_value (value));
+    if (json_is_integer (value))
+        return zsys_sprintf ("%" JSON_INTEGER_FORMAT,
+                             json_integer_value (value));
+    if (json_is_real (value))
+        return zsys_sprintf ("%g", json_real_value (value));
+    if (json_is_boolean (value))
+        return strdup (json_is_true (value)? "true": "false");
+    if (json_is_array (value)) {
+        if (json_array_size (value) == 0)
+            return strdup ("none");
+        char *joined = strdup ("");
+        size_t index;
+        const json_t *item;
+        json_array_foreach (value, index, item) {
+            char *text = s_json_text (item);
+            char *longer = zsys_sprintf ("%s%s%s", joined, index? ", ": "",
+                                         text? text: "null");
+            free (text);
+            free (joined);
+            joined = longer;
+            if (!joined)
+                break;
+        }
+        return joined;
+    }
+    return json_dumps (value, JSON_COMPACT);
+}
+
+
+//  The text of a key of an object, or "-" when it is null or missing, so
+//  that a column is never empty. The caller frees.
+
+static char *
+s_cell (const json_t *object, const char *key)
+{
+    char *text = s_json_text (json_object_get (object, key));
+    return text? text: strdup ("-");
+}
+
+
+//  A field value for a one-line history entry: quoted when it holds
+//  blanks, quotes or line breaks, so that each event stays on one line and
+//  reads back unambiguously. The caller frees.
+
+static char *
+s_quoted (const char *value)
+{
+    if (*value && !strpbrk (value, " \t\r\n\"\\"))
+        return strdup (value);
+    size_t length = strlen (value);
+    char *quoted = (char *) malloc (length * 2 + 3);
+    if (!quoted)
+        return NULL;
+    char *out = quoted;
+    *out++ = '"';
+    for (const char *p = value; *p; p++) {
+        switch (*p) {
+            case '"':  *out++ = '\\'; *out++ = '"'; break;
+            case '\\': *out++ = '\\'; *out++ = '\\'; break;
+            case '\n': *out++ = '\\'; *out++ = 'n'; break;
+            case '\r': *out++ = '\\'; *out++ = 'r'; break;
+            case '\t': *out++ = '\\'; *out++ = 't'; break;
+            default:   *out++ = *p;
+        }
+    }
+    *out++ = '"';
+    *out = 0;
+    return quoted;
+}
+
+
+//  Parse the single JSON payload frame of SHOW, LIST, HISTORY or REPORT.
+//  Returns the document, or NULL after reporting a malformed reply.
+
+static json_t *
+s_payload_json (const pole_reply_t *reply)
+{
+    if (reply->frame_count < 1) {
+        s_malformed ("no payload frame");
+        return NULL;
+    }
+    json_error_t error;
+    json_t *document = json_loads (reply->frames [0], 0, &error);
+    if (!document)
+        s_malformed ("payload is not JSON (line %d: %s)", error.line,
+                     error.text);
+    return document;
+}
+
+
+//  The dossier object's facts, in the order of PROTOCOL.md section 4
+
+static const char *s_dossier_keys [] = {
+    "id", "pays", "departement", "holder", "holder_type", "title", "state",
+    "version", "study_asked", "study_granted", "posts_asked",
+    "posts_granted", "funding_year", "yearly_funding_eur", "reports_filed",
+    "mode", "pole_name", "host", "cofunding_eur", "opened_at", "updated_at",
+    NULL
+};
+
+static bool
+s_is_dossier_key (const char *key)
+{
+    for (const char **k = s_dossier_keys; *k; k++)
+        if (streq (*k, key))
+            return true;
+    return false;
+}
+
+
+//  show: "key: value" lines, nulls skipped; keys a newer daemon may add
+//  come last, in the order it sent them.
+
+static int
+s_print_dossier (const json_t *dossier)
+{
+    if (!json_is_object (dossier))
+        return s_malformed ("a dossier is not a JSON object");
+    for (const char **key = s_dossier_keys; *key; key++) {
+        char *text = s_json_text (json_object_get (dossier, *key));
+        if (text)
+            printf ("%s: %s\n", *key, text);
+        free (text);
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) dossier, key, value) {
+        if (s_is_dossier_key (key))
+            continue;
+        char *text = s_json_text (value);
+        if (text)
+            printf ("%s: %s\n", key, text);
+        free (text);
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  list: one line per dossier, "ID  STATE  PAYS  HOLDER", aligned
+
+static int
+s_print_list (const json_t *dossiers)
+{
+    if (!json_is_array (dossiers))
+        return s_malformed ("the list of dossiers is not a JSON array");
+    static const char *columns [] = { "id", "state", "pays", "holder" };
+    size_t width [4] = { 0, 0, 0, 0 };
+    size_t index;
+    const json_t *dossier;
+    json_array_foreach (dossiers, index, dossier) {
+        if (!json_is_object (dossier))
+            return s_malformed ("a dossier is not a JSON object");
+        for (int column = 0; column < 4; column++) {
+            char *text = s_cell (dossier, columns [column]);
+            size_t used = text? s_display_width (text): 0;
+            if (used > width [column])
+                width [column] = used;
+            free (text);
+        }
+    }
+    json_array_foreach (dossiers, index, dossier) {
+        for (int column = 0; column < 4; column++) {
+            char *text = s_cell (dossier, columns [column]);
+            if (column == 3)
+                printf ("  %s\n", text? text: "-");
+            else {
+                if (column > 0)
+                    printf ("  ");
+                s_print_padded (text? text: "-", width [column], column == 0);
+            }
+            free (text);
+        }
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  history: one line per event,
+//  "SEQ  AT  ACTOR  EVENT  FROM -> TO  key=value ...", aligned
+
+static char *
+s_history_cell (const json_t *entry, int column)
+{
+    switch (column) {
+        case 0: return s_cell (entry, "seq");
+        case 1: return s_cell (entry, "at");
+        case 2: return s_cell (entry, "actor");
+        case 3: return s_cell (entry, "event");
+        default: {
+            char *from = s_cell (entry, "from");
+            char *to = s_cell (entry, "to");
+            char *text = zsys_sprintf ("%s -> %s", from? from: "-",
+                                       to? to: "-");
+            free (from);
+            free (to);
+            return text;
+        }
+    }
+}
+
+static int
+s_print_history (const json_t *entries)
+{
+    if (!json_is_array (entries))
+        return s_malformed ("the history is not a JSON array");
+    size_t width [5] = { 0, 0, 0, 0, 0 };
+    size_t index;
+    const json_t *entry;
+    json_array_foreach (entries, index, entry) {
+        if (!json_is_object (entry))
+            return s_malformed ("an event of the history is not a JSON object");
+        for (int column = 0; column < 5; column++) {
+            char *text = s_history_cell (entry, column);
+            size_t used = text? s_display_width (text): 0;
+            if (used > width [column])
+                width [column] = used;
+            free (text);
+        }
+    }
+    json_array_foreach (entries, index, entry) {
+        const json_t *fields = json_object_get (entry, "fields");
+        bool has_fields = json_is_object (fields) && json_object_size (fields);
+        for (int column = 0; column < 5; column++) {
+            char *text = s_history_cell (entry, column);
+            if (column > 0)
+                printf ("  ");
+            //  The last column is padded only if fields follow it: no
+            //  trailing blanks
+            if (column == 4 && !has_fields)
+                printf ("%s", text? text: "-");
+            else
+                s_print_padded (text? text: "-", width [column], column == 0);
+            free (text);
+        }
+        const char *key;
+        json_t *value;
+        bool first = true;
+        json_object_foreach ((json_t *) fields, key, value) {
+            char *text = s_json_text (value);
+            char *quoted = s_quoted (text? text: "");
+            printf ("%s%s=%s", first? "  ": " ", key, quoted? quoted: "");
+            free (quoted);
+            free (text);
+            first = false;
+        }
+        printf ("\n");
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  A required integer of the report, printed as "LABEL: N UNIT"
+
+static int
+s_report_figure (const json_t *report, const char *key, const char *label,
+                 const char *unit, bool required)
+{
+    const json_t *value = json_object_get (report, key);
+    if (!json_is_integer (value)) {
+        if (required || value)
+            return s_malformed ("'%s' is missing or not a number", key);
+        return 0;
+    }
+    printf ("%s: %" JSON_INTEGER_FORMAT "%s\n", label,
+            json_integer_value (value), unit);
+    return 0;
+}
+
+//  report: the headline figures, the states that hold dossiers, the Pays
+//  without a dossier, and the money
+
+static int
+s_print_report (const json_t *report)
+{
+    if (!json_is_object (report))
+        return s_malformed ("the report is not a JSON object");
+    if (s_report_figure (report, "dossiers", "Dossiers", "", true)
+    ||  s_report_figure (report, "poles_running", "Poles running", "", true)
+    ||  s_report_figure (report, "studies_under_way", "Studies under way",
+                         "", true))
+        return POLECTL_EXIT_ERROR;
+
+    //  By state, in the order of the lifecycle rather than the server's
+    const json_t *by_state = json_object_get (report, "by_state");
+    if (by_state && !json_is_object (by_state))
+        return s_malformed ("'by_state' is not a JSON object");
+    if (by_state) {
+        printf ("By state:\n");
+        bool any = false;
+        for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT; state++) {
+            const char *name = pole_state_name (state);
+            const json_t *count = name? json_object_get (by_state, name): NULL;
+            if (json_is_integer (count) && json_integer_value (count) != 0) {
+                printf ("  %s: %" JSON_INTEGER_FORMAT "\n", name,
+                        json_integer_value (count));
+                any = true;
+            }
+        }
+        //  States this build does not know, should the daemon be newer
+        const char *key;
+        json_t *count;
+        json_object_foreach ((json_t *) by_state, key, count) {
+            int state = pole_state_from_name (key);
+            if ((state <= POLE_S_NONE || state >= POLE_S_COUNT)
+            &&  json_is_integer (count) && json_integer_value (count) != 0) {
+                printf ("  %s: %" JSON_INTEGER_FORMAT "\n", key,
+                        json_integer_value (count));
+                any = true;
+            }
+        }
+        if (!any)
+            printf ("  (no dossier)\n");
+    }
+
+    const json_t *by_departement = json_object_get (report, "by_departement");
+    if (json_is_object (by_departement) && json_object_size (by_departement)) {
+        printf ("Live dossiers by département:\n");
+        const char *key;
+        json_t *count;
+        json_object_foreach ((json_t *) by_departement, key, count) {
+            char *text = s_json_text (count);
+            printf ("  %s: %s\n", key, text? text: "-");
+            free (text);
+        }
+    }
+
+    const json_t *without = json_object_get (report, "pays_without_dossier");
+    if (without && !json_is_array (without))
+        return s_malformed ("'pays_without_dossier' is not a JSON array");
+    if (without) {
+        char *text = s_json_text (without);
+        printf ("Pays without a dossier: %s\n", text? text: "none");
+        free (text);
+    }
+
+    if (s_report_figure (report, "study_granted_eur", "Studies granted",
+                         " €", false)
+    ||  s_report_figure (report, "post_funding_eur_per_year",
+                         "Post funding", " € per year", false)
+    ||  s_report_figure (report, "cofunding_eur", "Co-funding", " €", false))
+        return POLECTL_EXIT_ERROR;
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  The read commands share their ending: with --json the payload exactly
+//  as received, else the lines `print` makes of it.
+
+static int
+s_print_json_payload (pole_reply_t *reply, bool as_json,
+                      int (*print) (const json_t *))
+{
+    json_t *document = s_payload_json (reply);
+    if (!document)
+        return POLECTL_EXIT_ERROR;
+    int rc;
+    if (as_json) {
+        printf ("%s\n", reply->frames [0]);
+        rc = POLECTL_EXIT_DONE;
+    }
+    else
+        rc = print (document);
+    json_decref (document);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Help
+
+static void
+s_print_usage (void)
+{
+    printf (
+"Usage: polectl [OPTIONS] COMMAND [ARGS]\n"
+"\n"
+"The client of poled, the daemon that keeps the dossiers of the Région\n"
+"Bretagne's ESS-hub programme. It speaks the POLE/1 protocol over ZeroMQ.\n"
+"\n"
+"Options (before the command):\n"
+"  -e, --endpoint EP      the daemon's ZeroMQ endpoint (default\n"
+"                         $POLE_ENDPOINT, else " POLECTL_DEFAULT_ENDPOINT ")\n"
+"  -t, --timeout SECONDS  how long to wait for each try (default 5; decimals\n"
+"                         allowed)\n"
+"  -r, --retries N        tries after the first one times out (default 2);\n"
+"                         every try of one command reuses the same request id\n"
+"  -a, --actor NAME       who sends the event (default $POLE_ACTOR, else\n"
+"                         $USER, else polectl)\n"
+"      --request-id ID    the request id (default: a fresh UUID); a mutating\n"
+"                         command sent again with the same id is applied once\n"
+"  -h, --help             print this help and exit\n"
+"  -V, --version          print the version and exit\n"
+"\n"
+"Commands:\n");
+    for (const char *names [] = { "open", "send", "show", "list", "history",
+                                  "report", "graph", "ping", NULL },
+         **name = names; *name; name++) {
+        const s_command_t *command = s_command_lookup (*name);
+        char *line = zsys_sprintf ("%s%s%s", command->name,
+                                   *command->synopsis? " ": "",
+                                   command->synopsis);
+        if (line && strlen (line) <= 21)
+            printf ("  %-21s  %s\n", line, command->summary);
+        else
+            printf ("  %s\n  %-21s  %s\n", line? line: command->name, "",
+                    command->summary);
+        zstr_free (&line);
+    }
+    printf (
+"\n"
+"'polectl COMMAND --help' describes a command; 'polectl send --help' lists\n"
+"the events and their fields.\n"
+"\n"
+"Environment:\n"
+"  POLE_ENDPOINT  the endpoint when -e is not given\n"
+"  POLE_ACTOR     the actor when -a is not given\n"
+"  USER           the actor when neither -a nor POLE_ACTOR is given\n"
+"\n"
+"Exit status:\n"
+"  0  done\n"
+"  1  refused by a rule of the workflow (REFUSED)\n"
+"  2  bad usage\n"
+"  3  unknown dossier (NOT_FOUND)\n"
+"  4  conflict (CONFLICT): the dossier's version is not the one expected,\n"
+"     or the request id was already used for another request\n"
+"  5  no answer from poled within the timeout after every retry\n"
+"  6  any other error (BAD_REQUEST, UNSUPPORTED_VERSION, UNKNOWN_COMMAND,\n"
+"     INTERNAL, malformed reply)\n");
+}
+
+
+//  What a field's value looks like, for the help: the choices of an enum
+//  as a|b|c, else a placeholder for its kind. The caller frees.
+
+static char *
+s_field_placeholder (const pole_field_spec_t *field)
+{
+    switch (field->kind) {
+        case POLE_F_EUROS:
+            return strdup ("EUROS");
+        case POLE_F_COUNT:
+            return strdup ("N");
+        case POLE_F_LIST:
+            return strdup ("NAME,...");
+        case POLE_F_ENUM:
+            if (field->choices) {
+                char *choices = strdup (field->choices);
+                for (char *p = choices; p && *p; p++)
+                    if (*p == ',')
+                        *p = '|';
+                return choices;
+            }
+            return strdup ("VALUE");
+        default:
+            return strdup ("TEXT");
+    }
+}
+
+//  The events that `send` takes, with their fields, from the workflow
+//  table itself so that the help never disagrees with the daemon.
+
+static void
+s_print_events (void)
+{
+    printf ("\nEvents (fields: required, [optional]):\n");
+    for (int event = POLE_E_OPEN + 1; event < POLE_E_COUNT; event++) {
+        const pole_event_spec_t *spec = pole_workflow_event_spec (event);
+        if (!spec || !spec->name)
+            continue;
+        printf ("  %s", spec->name);
+        if (spec->summary && *spec->summary)
+            printf (": %s", spec->summary);
+        printf ("\n");
+        bool any = false;
+        for (int index = 0; index < POLE_MAX_EVENT_FIELDS; index++) {
+            const pole_field_spec_t *field = &spec->fields [index];
+            if (!field->name)
+                break;
+            char *placeholder = s_field_placeholder (field);
+            printf ("      %s%s=%s%s", field->required? "": "[",
+                    field->name, placeholder? placeholder: "",
+                    field->required? "": "]");
+            free (placeholder);
+            if (field->kind == POLE_F_EUROS)
+                printf ("  (whole euros)");
+            if (field->kind == POLE_F_LIST && field->choices)
+                printf ("  (each one of: %s)", field->choices);
+            printf ("\n");
+            any = true;
+        }
+        if (!any)
+            printf ("      (no field)\n");
+    }
+}
+
+
+static void
+s_print_states (void)
+{
+    printf ("\nStates:");
+    for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT; state++) {
+        const char *name = pole_state_name (state);
+        if (name)
+            printf ("%s %s", state == POLE_S_NONE + 1? "": ",", name);
+    }
+    printf ("\n");
+}
+
+
+static void
+s_print_command_help (const s_command_t *self)
+{
+    printf ("Usage: polectl [OPTIONS] %s%s%s\n\n%s\n", self->name,
+            *self->synopsis? " ": "", self->synopsis, self->summary);
+    if (self->options && *self->options)
+        printf ("\n%s", self->options);
+    if (streq (self->name, "send"))
+        s_print_events ();
+    if (streq (self->name, "list"))
+        s_print_states ();
+    printf ("\nSee 'polectl --help' for the options before the command and "
+            "the exit statuses.\n");
+}
+
+
+//  --------------------------------------------------------------------------
+//  The commands
+
+//  Flag options of the read commands and the common -h/--help
+
+static const struct option s_json_options [] = {
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+
+//  Parse the options of a command that takes only --json (and --help) and
+//  `wanted` positional arguments. Returns -1 to go on, else an exit status.
+
+static int
+s_parse_read_command (const s_command_t *self, int argc, char *argv [],
+                      bool *as_json, int wanted)
+{
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", s_json_options,
+                          self->name)) != -1) {
+        switch (c) {
+            case OPT_JSON:
+                *as_json = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    int given = argc - optind;
+    if (given < wanted)
+        return s_usage_error (self->name, "%s: missing dossier ID",
+                              self->name);
+    if (given > wanted)
+        return s_usage_error (self->name, "%s: unexpected argument '%s'",
+                              self->name, argv [optind + wanted]);
+    return -1;
+}
+
+
+//  A dossier id from the command line: a positive number
+
+static int
+s_parse_dossier_id (const s_command_t *self, const char *text, int64_t *id)
+{
+    if (s_parse_number (text, INT64_MAX, id) != 0 || *id == 0)
+        return s_usage_error (self->name, "%s: the dossier ID must be a "
+                              "positive number, not '%s'", self->name, text);
+    return 0;
+}
+
+
+//  The actor must be what the protocol carries: 1..64 bytes of UTF-8
+
+static int
+s_check_actor (const s_options_t *opts)
+{
+    size_t length = strlen (opts->actor);
+    if (length == 0 || length > POLE_PROTO_MAX_TOKEN
+    ||  !pole_utf8_valid (opts->actor, length))
+        return s_usage_error (NULL, "the actor must be 1 to 64 bytes of "
+                              "UTF-8 text, not '%s'", opts->actor);
+    return 0;
+}
+
+
+static int
+s_cmd_open (const s_command_t *self, s_options_t *opts, int argc,
+            char *argv [])
+{
+    static const struct option longopts [] = {
+        { "pays",        required_argument, NULL, OPT_PAYS },
+        { "holder",      required_argument, NULL, OPT_HOLDER },
+        { "holder-type", required_argument, NULL, OPT_HOLDER_TYPE },
+        { "title",       required_argument, NULL, OPT_TITLE },
+        { "help",        no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    //  The options in the order of the fields they become
+    const char *keys [] = { "pays", "holder", "holder_type", "title" };
+    const char *names [] = { "--pays", "--holder", "--holder-type", "--title" };
+    char *values [4] = { NULL, NULL, NULL, NULL };
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        if (c == 'h') {
+            s_print_command_help (self);
+            return POLECTL_EXIT_DONE;
+        }
+        if (c < OPT_PAYS || c > OPT_TITLE)
+            return POLECTL_EXIT_USAGE;
+        int index = c - OPT_PAYS;
+        if (values [index])
+            return s_usage_error (self->name, "open: %s given twice",
+                                  names [index]);
+        values [index] = optarg;
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "open: unexpected argument '%s'",
+                              argv [optind]);
+    for (int index = 0; index < 3; index++)
+        if (!values [index])
+            return s_usage_error (self->name, "open: %s is required",
+                                  names [index]);
+
+    pole_field_t fields [4];
+    size_t field_count = 0;
+    for (int index = 0; index < 4; index++) {
+        if (!values [index])
+            continue;
+        const char *problem = s_value_problem (values [index]);
+        if (problem)
+            return s_usage_error (self->name, "open: the value of %s %s",
+                                  names [index], problem);
+        fields [field_count].key = keys [index];
+        fields [field_count].value = values [index];
+        field_count++;
+    }
+    if (s_check_actor (opts))
+        return POLECTL_EXIT_USAGE;
+
+    pole_request_t request = {
+        .command = POLE_CMD_OPEN,
+        .actor = opts->actor,
+        .expected_version = -1,
+        .fields = fields,
+        .field_count = field_count
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_outcome (reply, 0);       //  the new dossier's id
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+//  Free the keys s_cmd_send copied out of its key=value arguments
+
+static void
+s_free_keys (pole_field_t *fields, size_t count)
+{
+    for (size_t index = 0; index < count; index++)
+        free ((void *) fields [index].key);
+    free (fields);
+}
+
+static int
+s_cmd_send (const s_command_t *self, s_options_t *opts, int argc,
+            char *argv [])
+{
+    static const struct option longopts [] = {
+        { "expect-version", required_argument, NULL, OPT_EXPECT_VERSION },
+        { "help",           no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int64_t expected_version = -1;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_EXPECT_VERSION:
+                if (expected_version >= 0)
+                    return s_usage_error (self->name,
+                                          "send: --expect-version given twice");
+                if (s_parse_number (optarg, INT64_MAX, &expected_version))
+                    return s_usage_error (self->name, "send: --expect-version "
+                                          "must be a number, not '%s'", optarg);
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    //  GNU getopt has moved the arguments that are not options here, in
+    //  their order: ID EVENT key=value...
+    char **args = argv + optind;
+    int arg_count = argc - optind;
+    if (arg_count < 1)
+        return s_usage_error (self->name, "send: missing dossier ID and event");
+    if (arg_count < 2)
+        return s_usage_error (self->name, "send: missing event");
+
+    int64_t dossier;
+    if (s_parse_dossier_id (self, args [0], &dossier))
+        return POLECTL_EXIT_USAGE;
+    int event = pole_event_from_name (args [1]);
+    if (event == POLE_E_OPEN)
+        return s_usage_error (self->name, "send: a dossier is opened with "
+                              "'polectl open', not with send");
+    if (event < 0)
+        return s_usage_error (self->name, "send: unknown event '%s'", args [1]);
+
+    size_t field_count = (size_t) (arg_count - 2);
+    if (field_count > POLE_PROTO_MAX_FRAMES - POLECTL_EVENT_FIXED_FRAMES)
+        return s_usage_error (self->name, "send: too many fields (at most %d)",
+                              POLE_PROTO_MAX_FRAMES
+                              - POLECTL_EVENT_FIXED_FRAMES);
+    pole_field_t *fields = (pole_field_t *) calloc (field_count + 1,
+                                                    sizeof (pole_field_t));
+    if (!fields) {
+        fprintf (stderr, "polectl: out of memory\n");
+        return POLECTL_EXIT_ERROR;
+    }
+    for (size_t index = 0; index < field_count; index++) {
+        const char *arg = args [2 + index];
+        const char *equals = strchr (arg, '=');
+        int rc = 0;
+        if (!equals)
+            rc = s_usage_error (self->name, "send: '%s' is not key=value", arg);
+        else
+        if (!s_key_valid (arg, (size_t) (equals - arg)))
+            rc = s_usage_error (self->name, "send: '%.*s' is not a field name "
+                                "(lower-case letters, digits and '_', starting "
+                                "with a letter, at most 32)",
+                                (int) (equals - arg), arg);
+        else
+        if (s_value_problem (equals + 1))
+            rc = s_usage_error (self->name, "send: the value of %.*s %s",
+                                (int) (equals - arg), arg,
+                                s_value_problem (equals + 1));
+        if (rc == 0) {
+            char *key = strndup (arg, (size_t) (equals - arg));
+            for (size_t other = 0; key && other < index; other++)
+                if (streq (fields [other].key, key))
+                    rc = s_usage_error (self->name, "send: field '%s' given "
+                                        "twice", key);
+            fields [index].key = key;
+            fields [index].value = equals + 1;
+            if (!key) {
+                fprintf (stderr, "polectl: out of memory\n");
+                rc = POLECTL_EXIT_ERROR;
+            }
+        }
+        if (rc) {
+            s_free_keys (fields, index + 1);
+            return rc;
+        }
+    }
+    if (s_check_actor (opts)) {
+        s_free_keys (fields, field_count);
+        return POLECTL_EXIT_USAGE;
+    }
+
+    pole_request_t request = {
+        .command = POLE_CMD_EVENT,
+        .actor = opts->actor,
+        .dossier = dossier,
+        .expected_version = expected_version,
+        .event = args [1],
+        .fields = fields,
+        .field_count = field_count
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_outcome (reply, 1);       //  the dossier's new state
+    pole_reply_destroy (&reply);
+    s_free_keys (fields, field_count);
+    return rc;
+}
+
+
+//  show and history: one dossier id, --json
+
+static int
+s_cmd_dossier_read (const s_command_t *self, s_options_t *opts, int argc,
+                    char *argv [], pole_command_t command,
+                    int (*print) (const json_t *))
+{
+    bool as_json = false;
+    int rc = s_parse_read_command (self, argc, argv, &as_json, 1);
+    if (rc >= 0)
+        return rc;
+    int64_t dossier;
+    if (s_parse_dossier_id (self, argv [optind], &dossier))
+        return POLECTL_EXIT_USAGE;
+
+    pole_request_t request = {
+        .command = command,
+        .dossier = dossier,
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, print);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+static int
+s_cmd_show (const s_command_t *self, s_options_t *opts, int argc,
+            char *argv [])
+{
+    return s_cmd_dossier_read (self, opts, argc, argv, POLE_CMD_SHOW,
+                               s_print_dossier);
+}
+
+static int
+s_cmd_history (const s_command_t *self, s_options_t *opts, int argc,
+               char *argv [])
+{
+    return s_cmd_dossier_read (self, opts, argc, argv, POLE_CMD_HISTORY,
+                               s_print_history);
+}
+
+
+static int
+s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
+            char *argv [])
+{
+    static const struct option longopts [] = {
+        { "state", required_argument, NULL, OPT_STATE },
+        { "pays",  required_argument, NULL, OPT_PAYS },
+        { "json",  no_argument,       NULL, OPT_JSON },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *state = NULL;
+    const char *pays = NULL;
+    bool as_json = false;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_STATE:
+                if (state)
+                    return s_usage_error (self->name,
+                                          "list: --state given twice");
+                state = optarg;
+                break;
+            case OPT_PAYS:
+                if (pays)
+                    return s_usage_error (self->name,
+                                          "list: --pays given twice");
+                pays = optarg;
+                break;
+            case OPT_JSON:
+                as_json = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "list: unexpected argument '%s'",
+                              argv [optind]);
+    //  The states are part of this build's workflow table; a typo is
+    //  caught here. Pays are configuration: only the daemon knows them.
+    if (state && pole_state_from_name (state) <= POLE_S_NONE)
+        return s_usage_error (self->name, "list: unknown state '%s'", state);
+    if (pays && s_value_problem (pays))
+        return s_usage_error (self->name, "list: the value of --pays %s",
+                              s_value_problem (pays));
+
+    pole_field_t filters [2];
+    size_t filter_count = 0;
+    if (state) {
+        filters [filter_count].key = "state";
+        filters [filter_count++].value = state;
+    }
+    if (pays) {
+        filters [filter_count].key = "pays";
+        filters [filter_count++].value = pays;
+    }
+    pole_request_t request = {
+        .command = POLE_CMD_LIST,
+        .expected_version = -1,
+        .fields = filter_count? filters: NULL,
+        .field_count = filter_count
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, s_print_list);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+static int
+s_cmd_report (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    bool as_json = false;
+    int rc = s_parse_read_command (self, argc, argv, &as_json, 0);
+    if (rc >= 0)
+        return rc;
+    pole_request_t request = {
+        .command = POLE_CMD_REPORT,
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, s_print_report);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+static int
+s_cmd_graph (const s_command_t *self, s_options_t *opts, int argc,
+             char *argv [])
+{
+    (void) opts;
+    static const struct option longopts [] = {
+        { "markdown", no_argument, NULL, OPT_MARKDOWN },
+        { "help",     no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    bool markdown = false;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_MARKDOWN:
+                markdown = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "graph: unexpected argument '%s'",
+                              argv [optind]);
+    if (markdown)
+        pole_workflow_print_markdown (stdout);
+    else
+        pole_workflow_print_dot (stdout);
+    return POLECTL_EXIT_DONE;
+}
+
+
+static int
+s_cmd_ping (const s_command_t *self, s_options_t *opts, int argc,
+            char *argv [])
+{
+    static const struct option longopts [] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        if (c == 'h') {
+            s_print_command_help (self);
+            return POLECTL_EXIT_DONE;
+        }
+        return POLECTL_EXIT_USAGE;
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "ping: unexpected argument '%s'",
+                              argv [optind]);
+    pole_request_t request = {
+        .command = POLE_CMD_PING,
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0) {
+        if (reply->frame_count < 1)
+            rc = s_malformed ("no payload frame");
+        else
+            printf ("%s\n", reply->frames [0]);
+    }
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+static const s_command_t s_commands [] = {
+    { "open", "--pays PAYS --holder NAME --holder-type TYPE [--title T]",
+      "open a dossier; prints its id",
+      "Options:\n"
+      "  --pays PAYS         the territory, e.g. 'Pays de Dinan', 'dinan'\n"
+      "  --holder NAME       the holder (porteur) of the project\n"
+      "  --holder-type TYPE  ess_actor, collectivite or pays\n"
+      "  --title T           a title for the project (optional)\n"
+      "  -h, --help          print this help\n"
+      "\nThe actor (-a) is recorded as the one who opened the dossier. A\n"
+      "warning from the daemon goes to stderr as 'polectl: warning: ...'.\n",
+      s_cmd_open },
+    { "send", "ID EVENT [key=value ...] [--expect-version N]",
+      "apply an event to a dossier; prints its new state",
+      "Options:\n"
+      "  --expect-version N  apply only if the dossier's version is N, else\n"
+      "                      fail with CONFLICT (exit 4)\n"
+      "  -h, --help          print this help\n"
+      "\nAmounts are whole euros (20000). A warning from the daemon goes to\n"
+      "stderr as 'polectl: warning: ...'.\n",
+      s_cmd_send },
+    { "show", "ID [--json]", "print one dossier",
+      "Options:\n"
+      "  --json      the daemon's JSON object as received\n"
+      "  -h, --help  print this help\n",
+      s_cmd_show },
+    { "list", "[--state S] [--pays P] [--json]",
+      "list the dossiers, by id: ID STATE PAYS HOLDER",
+      "Options:\n"
+      "  --state S   only the dossiers in state S\n"
+      "  --pays P    only the dossiers of Pays P\n"
+      "  --json      the daemon's JSON array as received\n"
+      "  -h, --help  print this help\n",
+      s_cmd_list },
+    { "history", "ID [--json]",
+      "print the events of a dossier, oldest first",
+      "Options:\n"
+      "  --json      the daemon's JSON array as received\n"
+      "  -h, --help  print this help\n"
+      "\nOne line per event: SEQ AT ACTOR EVENT FROM -> TO key=value ...\n",
+      s_cmd_history },
+    { "report", "[--json]", "print where the programme stands",
+      "Options:\n"
+      "  --json      the daemon's JSON object as received (with the figures\n"
+      "              by département and by Pays)\n"
+      "  -h, --help  print this help\n",
+      s_cmd_report },
+    { "graph", "[--markdown]",
+      "print the workflow as Graphviz DOT (or Markdown); needs no daemon",
+      "Options:\n"
+      "  --markdown  the Markdown tables of docs/WORKFLOW.md instead\n"
+      "  -h, --help  print this help\n",
+      s_cmd_graph },
+    { "ping", "", "print the daemon's version",
+      "Options:\n"
+      "  -h, --help  print this help\n",
+      s_cmd_ping },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static const s_command_t *
+s_command_lookup (const char *name)
+{
+    for (const s_command_t *command = s_commands; command->name; command++)
+        if (streq (command->name, name))
+            return command;
+    return NULL;
+}
+
+
+//  --------------------------------------------------------------------------
+//  main: global options, then the command
+
+//  The first non-empty of the candidates, or NULL
+
+static char *
+s_first_set (char *first, char *second)
+{
+    if (first && *first)
+        return first;
+    if (second && *second)
+        return second;
+    return NULL;
+}
+
+int
+main (int argc, char *argv [])
+{
+    static char default_endpoint [] = POLECTL_DEFAULT_ENDPOINT;
+    static char default_actor [] = "polectl";
+    s_options_t opts = {
+        .timeout = POLECTL_DEFAULT_TIMEOUT,
+        .retries = POLECTL_DEFAULT_RETRIES
+    };
+    char *endpoint = NULL;
+    char *actor = NULL;
+
+    opterr = 0;
+    int c;
+    while ((c = s_getopt (argc, argv, s_global_optstring, s_global_options,
+                          NULL)) != -1) {
+        switch (c) {
+            case 'e':
+                endpoint = optarg;
+                break;
+            case 't': {
+                char *end = NULL;
+                errno = 0;
+                double timeout = strtod (optarg, &end);
+                //  Only plain decimals: strtod would also take "inf",
+                //  "nan" and hexadecimal
+                if (errno || end == optarg || *end
+                ||  strspn (optarg, "0123456789.") != strlen (optarg)
+                ||  !(timeout > 0) || timeout > POLECTL_MAX_TIMEOUT)
+                    return s_usage_error (NULL, "--timeout must be a number of "
+                                          "seconds above 0 (at most %g), not "
+                                          "'%s'", POLECTL_MAX_TIMEOUT, optarg);
+                opts.timeout = timeout;
+                break;
+            }
+            case 'r': {
+                int64_t retries;
+                if (s_parse_number (optarg, POLECTL_MAX_RETRIES, &retries))
+                    return s_usage_error (NULL, "--retries must be a number "
+                                          "from 0 to %d, not '%s'",
+                                          POLECTL_MAX_RETRIES, optarg);
+                opts.retries = (int) retries;
+                break;
+            }
+            case 'a':
+                actor = optarg;
+                break;
+            case OPT_REQUEST_ID:
+                if (!s_request_id_valid (optarg))
+                    return s_usage_error (NULL, "--request-id must be 1 to 64 "
+                                          "printable ASCII characters without "
+                                          "spaces, not '%s'", optarg);
+                opts.request_id = optarg;
+                break;
+            case 'h':
+                s_print_usage ();
+                return POLECTL_EXIT_DONE;
+            case 'V':
+                printf ("polectl %s (%s)\n", POLE_VERSION,
+                        POLE_PROTO_SIGNATURE);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return s_usage_error (NULL, "no command given");
+    const s_command_t *command = s_command_lookup (argv [optind]);
+    if (!command)
+        return s_usage_error (NULL, "unknown command '%s'", argv [optind]);
+
+    opts.endpoint = endpoint? endpoint:
+                    s_first_set (getenv ("POLE_ENDPOINT"), default_endpoint);
+    if (!*opts.endpoint)
+        return s_usage_error (NULL, "the endpoint is empty");
+    //  -a "" is a mistake; an empty variable in the environment is not
+    opts.actor = actor? actor:
+                 s_first_set (getenv ("POLE_ACTOR"), getenv ("USER"));
+    if (!opts.actor)
+        opts.actor = default_actor;
+    if (!opts.request_id) {
+        //  One id for the whole run: every retry must carry it
+        zuuid_t *uuid = zuuid_new ();
+        if (!uuid) {
+            fprintf (stderr, "polectl: cannot make a request id\n");
+            return POLECTL_EXIT_ERROR;
+        }
+        snprintf (opts.request_id_buf, sizeof opts.request_id_buf, "%s",
+                  zuuid_str_canonical (uuid));
+        zuuid_destroy (&uuid);
+        opts.request_id = opts.request_id_buf;
+    }
+
+    //  The command parses its own options: start getopt afresh (0 makes
+    //  glibc forget the '+' of the global parse), and let it permute, so
+    //  that `send 3 note text=x --expect-version 2` works.
+    int first = optind;
+    optind = 0;
+    int rc = command->run (command, &opts, argc - first, argv + first);
+
+    //  A result that did not reach stdout (a full disk, a closed pipe) is
+    //  not a success
+    if (fflush (stdout) != 0 || ferror (stdout)) {
+        fprintf (stderr, "polectl: cannot write the output: %s\n",
+                 strerror (errno));
+        if (rc == POLECTL_EXIT_DONE)
+            rc = POLECTL_EXIT_ERROR;
+    }
+    return rc;
+}
