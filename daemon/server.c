@@ -441,6 +441,18 @@ s_on_router (zloop_t *loop, zsock_t *router, void *arg)
     return 0;
 }
 
+//  A signal that lands between zloop's check of zsys_interrupted and its
+//  next poll would otherwise wait for the tickless timeout (up to an hour):
+//  this tick bounds the time from SIGTERM to a clean stop.
+static int
+s_on_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    return zsys_interrupted ? -1 : 0;
+}
+
 pole_server_t *
 pole_server_new (pole_config_t *config, pole_store_t *store,
                  const char *endpoints, bool verbose)
@@ -469,6 +481,7 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
     }
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->router, s_on_router, self);
+    zloop_timer (self->loop, 250, 0, s_on_tick, self);
     return self;
 }
 
