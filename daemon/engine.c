@@ -363,6 +363,15 @@ s_check_value (const pole_field_spec_t *field, const char *value,
             }
             return 0;
         default:
+            //  Names the dossier keeps (holder, title, pole name,
+            //  host) must fit its fields: refused, never silently cut
+            if (field->kind == POLE_F_TEXT
+            &&  s_in_choices ("holder,title,name,host", field->name,
+                              strlen (field->name))
+            &&  strlen (value) >= POLE_NAME_MAX)
+                return s_refuse (out, "fields",
+                    "the %s is %zu bytes long; at most %d are kept",
+                    field->name, strlen (value), POLE_NAME_MAX - 1);
             //  Text and lists: non-empty is checked already; the items of
             //  a list are the business of the event's own rule
             return 0;

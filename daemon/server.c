@@ -85,8 +85,15 @@ s_error (const pole_request_t *req, const char *code, const char *rule,
     char message[1024];
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    int length = vsnprintf (message, sizeof message, format, args);
     va_end (args);
+    //  Cut at a character boundary: a reply must stay valid UTF-8
+    if (length >= (int) sizeof message) {
+        size_t end = sizeof message - 1;
+        while (end > 0 && ((unsigned char) message[end] & 0xC0) == 0x80)
+            end--;
+        message[end] = 0;
+    }
     return pole_reply_error (req ? req->request_id : "", code, message, rule);
 }
 
@@ -117,8 +124,18 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record)
                             req->dossier, dossier.version,
                             req->expected_version);
         event = pole_event_from_name (req->event);
-        if (event < 0)
-            event = POLE_E_COUNT;   //  the engine names the unknown event
+        if (event < 0 || event == POLE_E_OPEN) {
+            char names[512] = "";
+            for (int e = POLE_E_OPEN + 1; e < POLE_E_COUNT; e++)
+                snprintf (names + strlen (names), sizeof names - strlen (names),
+                          "%s%s", e > POLE_E_OPEN + 1 ? ", " : "",
+                          pole_event_name (e));
+            if (event < 0)
+                return s_error (req, POLE_ERR_REFUSED, "unknown_event",
+                                "'%s' is not an event of the workflow; the "
+                                "events are: %s",
+                                req->event, names);
+        }
     }
     //  The one rule that needs other dossiers: read the count here so that
     //  the engine stays pure
@@ -368,15 +385,24 @@ pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
              item = (s_item_t *) zlist_next (items)) {
             if (item->reply || !pole_command_is_mutating (item->req->command))
                 continue;
-            if (open)
+            if (open) {
                 s_apply_mutation (self, item);
+                //  On disk full or an I/O error SQLite may roll the whole
+                //  transaction back: then nothing of the batch stands, and
+                //  nothing more may run outside it
+                if (!pole_store_in_transaction (self->store))
+                    open = false;
+            }
             else
                 item->reply = s_error (item->req, POLE_ERR_INTERNAL, NULL,
                                        "the store could not start a "
                                        "transaction; nothing was applied");
         }
-        if (open && pole_store_commit (self->store)) {
-            zsys_error ("server: commit of a batch of %zu failed: every "
+        if (open && !pole_store_in_transaction (self->store))
+            open = false;   //  rolled back by SQLite itself, see below
+        if (!open || pole_store_commit (self->store)) {
+            pole_store_rollback (self->store);
+            zsys_error ("server: a batch of %zu failed: every "
                         "mutation in it is answered INTERNAL",
                         mutations);
             for (s_item_t *item = (s_item_t *) zlist_first (items); item;
@@ -469,10 +495,13 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_maxmsgsize (self->router,
                           pole_config_max_message_size (config));
-    //  Room for bursts of many clients; beyond it libzmq pushes back on
-    //  senders (their DEALER blocks or times out), nothing is lost
-    zsock_set_rcvhwm (self->router, 10000);
-    zsock_set_sndhwm (self->router, 10000);
+    //  Inbound: room for bursts of many clients; beyond it libzmq pushes
+    //  back on senders (their DEALER blocks or times out), nothing is lost.
+    //  Outbound, per peer: a client that sends without reading must not
+    //  make poled hold its replies without bound; past 100 queued replies
+    //  they are dropped (logged) and the client times out and retries
+    zsock_set_rcvhwm (self->router, 1000);
+    zsock_set_sndhwm (self->router, 100);
     if (zsock_attach (self->router, endpoints, true)) {
         zsys_error ("server: cannot bind %s: %s", endpoints,
                     zmq_strerror (zmq_errno ()));

@@ -513,7 +513,17 @@ pole_store_rollback (pole_store_t *self)
 int
 pole_store_savepoint (pole_store_t *self)
 {
+    //  Outside a transaction a SAVEPOINT would start one of its own, and
+    //  its RELEASE would commit this request alone: refuse
+    if (sqlite3_get_autocommit (self->db))
+        return -1;
     return s_step_done (self, ST_SAVEPOINT);
+}
+
+bool
+pole_store_in_transaction (pole_store_t *self)
+{
+    return !sqlite3_get_autocommit (self->db);
 }
 
 int

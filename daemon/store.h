@@ -52,6 +52,10 @@ int pole_store_begin (pole_store_t *self);
 int pole_store_commit (pole_store_t *self);
 void pole_store_rollback (pole_store_t *self);
 int pole_store_savepoint (pole_store_t *self);
+/*  True while a transaction is open. SQLite may roll a whole transaction
+    back on its own (disk full, I/O error): the server checks this after
+    every request of a batch.                                              */
+bool pole_store_in_transaction (pole_store_t *self);
 int pole_store_release (pole_store_t *self);
 void pole_store_rollback_savepoint (pole_store_t *self);
 

@@ -645,6 +645,11 @@ test_pays (void **state)
     s_expect_refused (POLE_S_NONE, POLE_E_OPEN,
         FIELDS ({ "pays", name }, { "holder", "H" },
                 { "holder_type", "ess_actor" }), "pays", "…' is not one of");
+    //  A holder longer than the dossier keeps is refused, never cut
+    s_expect_refused (POLE_S_NONE, POLE_E_OPEN,
+        FIELDS ({ "pays", "Dinan" }, { "holder", name },
+                { "holder_type", "ess_actor" }), "fields",
+        "the holder is 1999 bytes long; at most 255 are kept");
 }
 
 static void

@@ -460,6 +460,79 @@ test_reads_json (void **state)
     pole_reply_destroy (&reply);
 }
 
+//  The disk fills in the middle of a batch (max_page_count stands in for a
+//  full disk). SQLite may then roll the whole transaction back: whatever
+//  the outcome, a request is answered OK if and only if it is in the log.
+static void
+test_full_disk_mid_batch (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "d0", 0, NULL,
+                              "pays=Lorient|holder=X|holder_type=pays"));
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    int64_t pages = s_scalar (f, "PRAGMA page_count");
+    char sql[64];
+    snprintf (sql, sizeof sql, "PRAGMA max_page_count = %lld",
+              (long long) pages + 8);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "PRAGMA cache_size = 10", NULL, NULL,
+                                    NULL),
+                      SQLITE_OK);
+    char text[8000];
+    memset (text, 'n', sizeof text - 1);
+    text[sizeof text - 1] = 0;
+    char fields[8100];
+    snprintf (fields, sizeof fields, "text=%s", text);
+    zlist_t *requests = zlist_new ();
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "full-%d", i);
+        zlist_append (requests, s_request (POLE_CMD_EVENT, id, 1, "note", fields));
+    }
+    zlist_t *replies = zlist_new ();
+    pole_server_handle_batch (f->server, requests, replies);
+    zlist_destroy (&requests);
+    int ok = 0, internal = 0;
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (replies))) {
+        zframe_t *identity = zmsg_pop (msg);
+        zframe_t *delimiter = zmsg_pop (msg);
+        zframe_destroy (&identity);
+        zframe_destroy (&delimiter);
+        pole_reply_t *reply;
+        char reason[256];
+        assert_int_equal (pole_reply_decode (msg, &reply, reason, sizeof reason),
+                          0);
+        char query[128];
+        snprintf (query, sizeof query,
+                  "SELECT count(*) FROM events WHERE request_id = '%s'",
+                  reply->request_id);
+        assert_int_equal (s_scalar (f, query), reply->ok ? 1 : 0);
+        if (reply->ok)
+            ok++;
+        else {
+            assert_string_equal (reply->code, POLE_ERR_INTERNAL);
+            internal++;
+        }
+        pole_reply_destroy (&reply);
+        zmsg_destroy (&msg);
+    }
+    zlist_destroy (&replies);
+    assert_int_equal (ok + internal, 40);
+    assert_true (internal > 0);     //  the disk did fill
+    assert_false (pole_store_in_transaction (f->store));
+    //  Space returns: the daemon goes on, and the log folds to the table
+    assert_int_equal (sqlite3_exec (db, "PRAGMA max_page_count = 1000000",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    assert_string_equal (s_ok_state (f, s_request (POLE_CMD_EVENT, "after", 1,
+                                                   "note", "text=back")),
+                         "draft");
+    char diff[512];
+    assert_int_equal (pole_store_rebuild_check (f->store, diff, sizeof diff),
+                      0);
+}
+
 int
 main (void)
 {
@@ -483,6 +556,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_group_commit_batch, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_reads_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_full_disk_mid_batch, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
