@@ -55,6 +55,9 @@ struct _pole_config_t {
     pole_params_t params;           //  programme.*; territories below
     pole_territory_t *territories;  //  owned, and so are their names
     size_t territory_count;         //  entries allocated (freed by destroy)
+    char **role_actors;             //  roles.*: actor names, owned
+    const char **role_names;        //  ... and the role of each (static)
+    size_t role_count;
 };
 
 //  What an error message needs: the file named on the command line and
@@ -472,6 +475,81 @@ s_read_territories (pole_config_t *self, s_reader_t *reader,
 
 
 //  --------------------------------------------------------------------------
+//  roles = { region = [ "region" ]; admin = [ "admin" ]; cres = [ "cres" ]; }
+//  Which actors hold which role (DOMAIN.md); every other actor is a
+//  holder. Until CurveZMQ authenticates senders, the actor is the name the
+//  client states.
+
+static int
+s_read_roles (pole_config_t *self, s_reader_t *reader,
+              const config_setting_t *group)
+{
+    static const char *known[] = {"cres", "region", "admin"};
+    if (config_setting_type (group) != CONFIG_TYPE_GROUP)
+        return s_fail (reader, group,
+                       "roles must be a group { region = [ \"name\", ... ]; "
+                       "... }, not %s",
+                       s_type_name (group));
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *list = config_setting_get_elem (group, index);
+        const char *name = config_setting_name (list);
+        const char *role = NULL;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            if (s_streq (name, known[k]))
+                role = known[k];
+        if (!role)
+            return s_unknown (reader, list, "roles",
+                              "cres, region and admin (every other actor is "
+                              "a holder)");
+        if (config_setting_type (list) != CONFIG_TYPE_ARRAY
+            && config_setting_type (list) != CONFIG_TYPE_LIST)
+            return s_fail (reader, list,
+                           "roles: %s must be an array of actor names, "
+                           "not %s",
+                           role, s_type_name (list));
+        int actors = config_setting_length (list);
+        for (int a = 0; a < actors; a++) {
+            config_setting_t *item = config_setting_get_elem (list, a);
+            if (config_setting_type (item) != CONFIG_TYPE_STRING)
+                return s_fail (reader, item,
+                               "roles: %s: each actor must be a string",
+                               role);
+            const char *actor = config_setting_get_string (item);
+            if (!*actor)
+                return s_fail (reader, item,
+                               "roles: %s: an actor name must not be empty",
+                               role);
+            for (size_t k = 0; k < self->role_count; k++)
+                if (strcmp (self->role_actors[k], actor) == 0)
+                    return s_fail (reader, item,
+                                   "roles: actor \"%s\" is given the roles "
+                                   "%s and %s; an actor has one role",
+                                   actor, self->role_names[k], role);
+            char **actors_grown = realloc (
+                self->role_actors, (self->role_count + 1) * sizeof (char *));
+            if (actors_grown)
+                self->role_actors = actors_grown;
+            const char **names_grown = realloc (
+                (void *) self->role_names,
+                (self->role_count + 1) * sizeof (char *));
+            if (names_grown)
+                self->role_names = names_grown;
+            char *copy = strdup (actor);
+            if (!actors_grown || !names_grown || !copy) {
+                free (copy);
+                return s_fail (reader, item, "roles: out of memory");
+            }
+            self->role_actors[self->role_count] = copy;
+            self->role_names[self->role_count] = role;
+            self->role_count++;
+        }
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  The top level: daemon, programme and territories, in any order. Each
 //  part is read in the order of the file so that the first error reported
 //  is the first one an administrator reading top-down would meet.
@@ -497,8 +575,11 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
             have_territories = true;
         }
         else
+        if (s_streq (name, "roles"))
+            rc = s_read_roles (self, reader, setting);
+        else
             rc = s_unknown (reader, setting, NULL,
-                            "daemon, programme and territories");
+                            "daemon, programme, territories and roles");
         if (rc)
             return -1;
     }
@@ -589,6 +670,10 @@ pole_config_destroy (pole_config_t **self_p)
         //  only exposes them as const
         free ((char *) self->territories [index].name);
     free (self->territories);
+    for (size_t index = 0; index < self->role_count; index++)
+        free (self->role_actors [index]);
+    free (self->role_actors);
+    free ((void *) self->role_names);
     free (self->database);
     free (self->endpoint);
     free (self->path);
@@ -631,4 +716,14 @@ const char *
 pole_config_path (pole_config_t *self)
 {
     return self ? self->path : NULL;
+}
+
+const char *
+pole_config_role (pole_config_t *self, const char *actor)
+{
+    if (self && actor)
+        for (size_t index = 0; index < self->role_count; index++)
+            if (strcmp (self->role_actors [index], actor) == 0)
+                return self->role_names [index];
+    return "holder";
 }

@@ -642,6 +642,12 @@ s_check_reopen (const pole_dossier_t *dossier, const pole_params_t *params,
                 const pole_context_t *ctx, pole_decision_t *out)
 {
     pole_state_t previous = dossier->prev_state;
+    //  A correction of a final decision is the Région's (DOMAIN.md)
+    const char *role = ctx && ctx->role? ctx->role: "holder";
+    if (strcmp (role, "region") != 0 && strcmp (role, "admin") != 0)
+        return s_refuse (out, "role",
+            "only the Région (role region) or an administrator (role admin) "
+            "may reopen a dossier, and the sender's role is %s", role);
     //  A terminal dossier always records the state it left; without it
     //  there is nowhere to go back to
     if (previous <= POLE_S_NONE || previous >= POLE_S_COUNT

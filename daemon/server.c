@@ -140,6 +140,7 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record)
     //  The one rule that needs other dossiers: read the count here so that
     //  the engine stays pure
     pole_context_t ctx = {0};
+    ctx.role = pole_config_role (self->config, req->actor);
     const char *pays = NULL;
     if (event == POLE_E_OPEN) {
         const pole_territory_t *territory = pole_pays_lookup (

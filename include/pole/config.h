@@ -46,6 +46,10 @@ int pole_config_max_message_size (pole_config_t *self);
     1..10000)                                                              */
 int pole_config_batch_max (pole_config_t *self);
 
+/*  The role of an actor: "cres", "region" or "admin" when roles.* names
+    it, else "holder" (DOMAIN.md, Roles).                                  */
+const char *pole_config_role (pole_config_t *self, const char *actor);
+
 /*  The path the configuration was read from.                             */
 const char *pole_config_path (pole_config_t *self);
 

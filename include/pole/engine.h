@@ -81,6 +81,8 @@ typedef struct {
     from the store so that the engine itself stays pure.                   */
 typedef struct {
     int live_in_pays;   /* live dossiers in the Pays, this one excluded    */
+    const char *role;   /* the sender's role: holder, cres, region, admin;
+                           NULL is treated as holder                       */
 } pole_context_t;
 
 #define POLE_MESSAGE_MAX 512

@@ -104,6 +104,9 @@ def config_text(endpoint=None, database=None, max_message_size=None,
         sep = "," if i + 1 < len(terr) else ""
         lines.append('  { name = "%s"; departement = %d; }%s' % (name, dep, sep))
     lines.append(");")
+    # the roles of the shipped configuration: reopen is the Région's
+    lines.append('roles = { cres = [ "cres" ]; region = [ "region" ]; '
+                 'admin = [ "admin" ]; };')
     return "\n".join(lines) + "\n"
 
 

@@ -313,6 +313,10 @@ class TestLifecycle(PoledTestCase):
         self.refused("transition", "send", d, "deliver_study",
                      "diagnosis=a", "priority_actions=b", "governance=c")
         self.refused("fields", "send", d, "reopen", actor="region")
+        # a correction is the Région's or an administrator's (DOMAIN.md)
+        for who in ("cres", "Collectif ESS", "holder"):
+            self.refused("role", "send", d, "reopen", "reason=erreur",
+                         actor=who)
         self.send(d, "reopen", "reason=Retrait saisi par erreur",
                   actor="region", expect="study_funded")
         s = self.show(d)

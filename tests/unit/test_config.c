@@ -376,6 +376,44 @@ test_missing_file (void **state)
 //  --------------------------------------------------------------------------
 //  Unknown settings, at every level: a typo must not fall back to a default
 
+//  --------------------------------------------------------------------------
+//  Roles: the shipped names, every other actor a holder, bad lists refused
+
+static void
+test_roles (void **state)
+{
+    (void) state;
+    char error [512];
+    char path [1024];
+    const char *source = getenv ("POLE_SOURCE_DIR");
+    snprintf (path, sizeof path, "%s/config/poled.cfg", source? source: ".");
+    pole_config_t *config = pole_config_load (path, error, sizeof error);
+    assert_non_null (config);
+    assert_string_equal (pole_config_role (config, "region"), "region");
+    assert_string_equal (pole_config_role (config, "admin"), "admin");
+    assert_string_equal (pole_config_role (config, "cres"), "cres");
+    assert_string_equal (pole_config_role (config, "Collectif ESS"), "holder");
+    assert_string_equal (pole_config_role (config, NULL), "holder");
+    pole_config_destroy (&config);
+    s_expect_refused (
+        S_ONE_PAYS
+        "roles = {\n"
+        "  region = [ \"a\" ];\n"
+        "  mayor = [ \"b\" ];\n"
+        "};\n", 4, "unknown setting roles.mayor");
+    s_expect_refused (
+        S_ONE_PAYS
+        "roles = {\n"
+        "  region = [ \"a\" ];\n"
+        "  admin = [ \"a\" ];\n"
+        "};\n", 4, "actor \"a\" is given the roles region and admin");
+    s_expect_refused (
+        S_ONE_PAYS
+        "roles = {\n"
+        "  region = \"a\";\n"
+        "};\n", 3, "roles: region must be an array of actor names");
+}
+
 static void
 test_unknown_setting (void **state)
 {
@@ -632,6 +670,7 @@ main (void)
         cmocka_unit_test (test_syntax_error),
         cmocka_unit_test (test_missing_file),
         cmocka_unit_test (test_unknown_setting),
+        cmocka_unit_test (test_roles),
         cmocka_unit_test (test_wrong_type),
         cmocka_unit_test (test_out_of_range),
         cmocka_unit_test (test_bad_strings),

@@ -182,13 +182,17 @@ s_expected (pole_state_t state, pole_event_t event, pole_state_t previous)
     }
 }
 
+//  The sender's role in the context of every decision; the Région's unless
+//  a test says otherwise (only reopen looks at it)
+static const char *s_role = "region";
+
 //  Decide with a context of `live` other live dossiers in the Pays
 static int
 s_decide (const pole_dossier_t *dossier, pole_event_t event,
           const pole_field_t *fields, size_t count, const pole_params_t *params,
           int live, pole_decision_t *out)
 {
-    pole_context_t ctx = { live };
+    pole_context_t ctx = { live, s_role };
     //  decide() must fill the whole decision: start from rubbish
     memset (out, 0x5A, sizeof (*out));
     return pole_engine_decide (dossier, event, fields, count, params, &ctx,
@@ -944,6 +948,21 @@ test_reopen (void **state)
     dossier.prev_state = POLE_S_WITHDRAWN;
     s_expect_refused_with (&dossier, POLE_E_REOPEN,
         FIELDS ({ "reason", "mistake" }), &params, 0, "transition", NULL);
+
+    //  Only the Région or an administrator corrects a final decision
+    dossier = s_dossier (POLE_S_CLOSED);
+    const char *refused [] = { "holder", "cres", NULL };
+    for (size_t index = 0; index < 3; index++) {
+        s_role = refused [index];
+        s_expect_refused_with (&dossier, POLE_E_REOPEN,
+            FIELDS ({ "reason", "mistake" }), &params, 0, "role",
+            "only the Région (role region) or an administrator (role admin) "
+            "may reopen a dossier, and the sender's role is ");
+    }
+    s_role = "admin";
+    s_expect_accepted_with (&dossier, POLE_E_REOPEN,
+        FIELDS ({ "reason", "mistake" }), &params, 0, dossier.prev_state);
+    s_role = "region";
 }
 
 static void
