@@ -26,11 +26,19 @@
 
     graph needs no daemon: it prints the workflow table linked into the
     binary.
+
+    watch is the one command that does not ask: it subscribes to the
+    daemon's live stream (a PUB socket, PROTOCOL.md section 11) and prints
+    each committed event as it comes, until interrupted. The stream may
+    lose messages (a slow subscriber, a late one); watch is for people
+    looking, not for anything that must see every event.
     =========================================================================
 */
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +62,7 @@
 #define POLECTL_EXIT_ERROR      6
 
 #define POLECTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
+#define POLECTL_DEFAULT_PUB_ENDPOINT "tcp://127.0.0.1:5571"
 #define POLECTL_DEFAULT_TIMEOUT  5.0
 #define POLECTL_DEFAULT_RETRIES  2
 //  Upper bounds that keep the arithmetic on milliseconds far from overflow
@@ -67,6 +76,7 @@
 //  Global options, resolved from the command line and the environment
 typedef struct {
     char *endpoint;             //  as the user gave it, without prefix
+    char *pub_endpoint;         //  the live stream, for watch
     double timeout;             //  seconds per try
     int retries;                //  tries after the first one
     char *actor;                //  who sends the event
@@ -98,7 +108,11 @@ enum {
     OPT_STATE,
     OPT_JSON,
     OPT_EXPECT_VERSION,
-    OPT_MARKDOWN
+    OPT_MARKDOWN,
+    OPT_PUB_ENDPOINT,
+    OPT_EVENT,
+    OPT_COUNT,
+    OPT_DEAD
 };
 
 static const struct option s_global_options [] = {
@@ -107,6 +121,7 @@ static const struct option s_global_options [] = {
     { "retries",    required_argument, NULL, 'r' },
     { "actor",      required_argument, NULL, 'a' },
     { "request-id", required_argument, NULL, OPT_REQUEST_ID },
+    { "pub-endpoint", required_argument, NULL, OPT_PUB_ENDPOINT },
     { "help",       no_argument,       NULL, 'h' },
     { "version",    no_argument,       NULL, 'V' },
     { NULL, 0, NULL, 0 }
@@ -881,6 +896,80 @@ s_print_report (const json_t *report)
 }
 
 
+//  Make text safe to show on one line of a terminal, in place: C0 and C1
+//  controls and DEL become spaces. Text from the wire may carry an escape
+//  sequence or a line break (an SMTP server's answer in last_error, say).
+
+static char *
+s_one_line (char *text)
+{
+    if (!text)
+        return NULL;
+    unsigned char *p = (unsigned char *) text;
+    for (; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            *p = ' ';
+        else
+        if (*p == 0xC2 && p [1] >= 0x80 && p [1] <= 0x9F) {
+            p [0] = ' ';            //  U+0080..U+009F, two bytes
+            p [1] = ' ';
+            p++;
+        }
+    }
+    return text;
+}
+
+
+//  outbox: one line per notification,
+//  "ID  STATE  ATTEMPTS  COORDINATOR  CHANNEL  DOSSIER  EVENT  LAST_ERROR",
+//  aligned; the last column is not padded
+
+#define S_OUTBOX_COLUMNS 8
+
+static int
+s_print_outbox (const json_t *rows)
+{
+    if (!json_is_array (rows))
+        return s_malformed ("the outbox is not a JSON array");
+    static const char *columns [S_OUTBOX_COLUMNS] = {
+        "id", "state", "attempts", "coordinator", "channel", "dossier",
+        "event", "last_error"
+    };
+    //  Numbers are right-aligned
+    static const bool right [S_OUTBOX_COLUMNS] = {
+        false, false, true, false, false, true, false, false
+    };
+    size_t width [S_OUTBOX_COLUMNS] = { 0 };
+    size_t index;
+    const json_t *row;
+    json_array_foreach (rows, index, row) {
+        if (!json_is_object (row))
+            return s_malformed ("a notification is not a JSON object");
+        for (int column = 0; column < S_OUTBOX_COLUMNS - 1; column++) {
+            char *text = s_one_line (s_cell (row, columns [column]));
+            size_t used = text? s_display_width (text): 0;
+            if (used > width [column])
+                width [column] = used;
+            free (text);
+        }
+    }
+    json_array_foreach (rows, index, row) {
+        for (int column = 0; column < S_OUTBOX_COLUMNS; column++) {
+            char *text = s_one_line (s_cell (row, columns [column]));
+            if (column > 0)
+                printf ("  ");
+            if (column == S_OUTBOX_COLUMNS - 1)
+                printf ("%s\n", text? text: "-");
+            else
+                s_print_padded (text? text: "-", width [column],
+                                right [column]);
+            free (text);
+        }
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
 //  The read commands share their ending: with --json the payload exactly
 //  as received, else the lines `print` makes of it.
 
@@ -926,12 +1015,15 @@ s_print_usage (void)
 "                         $USER, else polectl)\n"
 "      --request-id ID    the request id (default: a fresh UUID); a mutating\n"
 "                         command sent again with the same id is applied once\n"
+"      --pub-endpoint EP  the daemon's live stream, for watch (default\n"
+"                         $POLE_PUB_ENDPOINT, else " POLECTL_DEFAULT_PUB_ENDPOINT ")\n"
 "  -h, --help             print this help and exit\n"
 "  -V, --version          print the version and exit\n"
 "\n"
 "Commands:\n");
     for (const char *names [] = { "open", "send", "show", "list", "history",
-                                  "report", "graph", "ping", NULL },
+                                  "report", "watch", "outbox", "graph",
+                                  "ping", NULL },
          **name = names; *name; name++) {
         const s_command_t *command = s_command_lookup (*name);
         char *line = zsys_sprintf ("%s%s%s", command->name,
@@ -950,15 +1042,16 @@ s_print_usage (void)
 "the events and their fields.\n"
 "\n"
 "Environment:\n"
-"  POLE_ENDPOINT  the endpoint when -e is not given\n"
-"  POLE_ACTOR     the actor when -a is not given\n"
-"  USER           the actor when neither -a nor POLE_ACTOR is given\n"
+"  POLE_ENDPOINT      the endpoint when -e is not given\n"
+"  POLE_PUB_ENDPOINT  the live stream when --pub-endpoint is not given\n"
+"  POLE_ACTOR         the actor when -a is not given\n"
+"  USER               the actor when neither -a nor POLE_ACTOR is given\n"
 "\n"
 "Exit status:\n"
 "  0  done\n"
 "  1  refused by a rule of the workflow (REFUSED)\n"
 "  2  bad usage\n"
-"  3  unknown dossier (NOT_FOUND)\n"
+"  3  unknown dossier or notification (NOT_FOUND)\n"
 "  4  conflict (CONFLICT): the dossier's version is not the one expected,\n"
 "     or the request id was already used for another request\n"
 "  5  no answer from poled within the timeout after every retry\n"
@@ -1046,6 +1139,29 @@ s_print_states (void)
 
 
 static void
+s_print_event_names (void)
+{
+    //  Wrapped before 78 columns
+    printf ("\nEvents:");
+    size_t column = strlen ("Events:");
+    for (int event = POLE_E_OPEN; event < POLE_E_COUNT; event++) {
+        const char *name = pole_event_name (event);
+        if (!name)
+            continue;
+        bool last = event == POLE_E_COUNT - 1;
+        size_t width = 1 + strlen (name) + (last? 0: 1);
+        if (column + width > 78) {
+            printf ("\n ");
+            column = 1;
+        }
+        printf (" %s%s", name, last? "": ",");
+        column += width;
+    }
+    printf ("\n");
+}
+
+
+static void
 s_print_command_help (const s_command_t *self)
 {
     printf ("Usage: polectl [OPTIONS] %s%s%s\n\n%s\n", self->name,
@@ -1054,8 +1170,10 @@ s_print_command_help (const s_command_t *self)
         printf ("\n%s", self->options);
     if (streq (self->name, "send"))
         s_print_events ();
-    if (streq (self->name, "list"))
+    if (streq (self->name, "list") || streq (self->name, "watch"))
         s_print_states ();
+    if (streq (self->name, "watch"))
+        s_print_event_names ();
     printf ("\nSee 'polectl --help' for the options before the command and "
             "the exit statuses.\n");
 }
@@ -1540,6 +1658,393 @@ s_cmd_ping (const s_command_t *self, s_options_t *opts, int argc,
 }
 
 
+//  --------------------------------------------------------------------------
+//  outbox: the notifications to coordinators; outbox retry: queue again
+
+static int
+s_cmd_outbox_retry (const s_command_t *self, s_options_t *opts, int argc,
+                    char *argv [])
+{
+    static const struct option longopts [] = {
+        { "dead", no_argument, NULL, OPT_DEAD },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    bool dead = false;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_DEAD:
+                dead = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    const char *id = optind < argc? argv [optind]: NULL;
+    if (optind + 1 < argc)
+        return s_usage_error (self->name, "outbox retry: unexpected argument "
+                              "'%s'", argv [optind + 1]);
+    if (dead && id)
+        return s_usage_error (self->name, "outbox retry: give a notification "
+                              "ID or --dead, not both");
+    if (!dead && !id)
+        return s_usage_error (self->name, "outbox retry: missing notification "
+                              "ID (or --dead)");
+    //  "--dead" itself can only come through as an option (after "--" it
+    //  is an argument, and not an id)
+    if (id && (streq (id, POLE_RETRY_DEAD) || !pole_retry_target_valid (id)))
+        return s_usage_error (self->name, "outbox retry: '%s' is not a "
+                              "notification ID (SEQ-K, e.g. 12-0)", id);
+    if (s_check_actor (opts))
+        return POLECTL_EXIT_USAGE;
+
+    pole_request_t request = {
+        .command = POLE_CMD_RETRY,
+        .actor = opts->actor,
+        .target = (char *) (dead? POLE_RETRY_DEAD: id),
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0) {
+        int64_t queued;
+        if (reply->frame_count < 1)
+            rc = s_malformed ("no payload frame");
+        else
+        if (s_parse_number (reply->frames [0], INT64_MAX, &queued))
+            rc = s_malformed ("the number of rows queued is not a number");
+        else
+            printf ("%" PRId64 " notification%s queued again\n", queued,
+                    queued == 1? "": "s");
+    }
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+static int
+s_cmd_outbox (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    //  The subcommand comes first: `outbox retry --dead`, where getopt
+    //  would otherwise take --dead as an option of outbox itself
+    if (argc > 1 && streq (argv [1], "retry"))
+        return s_cmd_outbox_retry (self, opts, argc - 1, argv + 1);
+
+    static const struct option longopts [] = {
+        { "state", required_argument, NULL, OPT_STATE },
+        { "json",  no_argument,       NULL, OPT_JSON },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *state = NULL;
+    bool as_json = false;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_STATE:
+                if (state)
+                    return s_usage_error (self->name,
+                                          "outbox: --state given twice");
+                state = optarg;
+                break;
+            case OPT_JSON:
+                as_json = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        if (streq (argv [optind], "retry"))
+            return s_usage_error (self->name, "outbox: 'retry' comes right "
+                                  "after 'outbox' (polectl outbox retry "
+                                  "ID|--dead)");
+        return s_usage_error (self->name, "outbox: unexpected argument '%s'",
+                              argv [optind]);
+    }
+    if (state && !streq (state, "pending") && !streq (state, "delivered")
+    &&  !streq (state, "dead"))
+        return s_usage_error (self->name, "outbox: --state is pending, "
+                              "delivered or dead, not '%s'", state);
+
+    pole_field_t filter = { "state", state };
+    pole_request_t request = {
+        .command = POLE_CMD_OUTBOX,
+        .expected_version = -1,
+        .fields = state? &filter: NULL,
+        .field_count = state? 1: 0
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, s_print_outbox);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  watch: the live stream
+
+//  Set by SIGINT and SIGTERM while watch runs: the loop ends and polectl
+//  exits 0, as after --count messages.
+static volatile sig_atomic_t s_watch_stop = 0;
+
+static void
+s_watch_signal (int signum)
+{
+    (void) signum;
+    s_watch_stop = 1;
+}
+
+typedef struct {
+    const char *pays;           //  as the user typed it, compared forgivingly
+    const char *state;          //  exact
+    const char *event;          //  exact
+    bool as_json;
+} s_watch_t;
+
+//  True if the Pays `name` (canonical, from the stream) is the one the
+//  user typed, with the forgiving comparison of the daemon: a one-Pays
+//  territory list for pole_pays_lookup.
+
+static bool
+s_pays_matches (const char *name, const char *typed)
+{
+    if (!name)
+        return false;
+    pole_territory_t territory = { name, 0 };
+    pole_params_t params;
+    pole_params_defaults (&params);
+    params.territories = &territory;
+    params.territory_count = 1;
+    return pole_pays_lookup (&params, typed) != NULL;
+}
+
+//  A message of the stream that is skipped: say so on stderr, once per
+//  message, and go on
+
+static void
+    s_watch_skip (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+static void
+s_watch_skip (const char *format, ...)
+{
+    char text [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    fprintf (stderr, "polectl: warning: skipped a malformed message: %s\n",
+             s_one_line (text));
+}
+
+//  Print one message of the stream if it passes the filters. Returns 1 if
+//  it was printed, 0 if not (filtered out or skipped).
+
+static int
+s_watch_message (zmsg_t *msg, const s_watch_t *watch)
+{
+    if (zmsg_size (msg) != 3) {
+        s_watch_skip ("%zu frames where 3 were expected", zmsg_size (msg));
+        return 0;
+    }
+    zmsg_first (msg);                   //  the topic: the JSON says it all
+    zframe_t *signature = zmsg_next (msg);
+    zframe_t *body = zmsg_next (msg);
+    if (!zframe_streq (signature, POLE_PROTO_SIGNATURE)) {
+        s_watch_skip ("frame 2 is not %s", POLE_PROTO_SIGNATURE);
+        return 0;
+    }
+    const char *data = (const char *) zframe_data (body);
+    size_t size = zframe_size (body);
+    json_error_t error;
+    json_t *event = json_loadb (data, size, 0, &error);
+    if (!event) {
+        s_watch_skip ("frame 3 is not JSON (column %d: %s)", error.column,
+                      error.text);
+        return 0;
+    }
+    if (!json_is_object (event)) {
+        s_watch_skip ("frame 3 is not a JSON object");
+        json_decref (event);
+        return 0;
+    }
+    const char *pays = json_string_value (json_object_get (event, "pays"));
+    const char *to = json_string_value (json_object_get (event, "to"));
+    const char *name = json_string_value (json_object_get (event, "event"));
+    if ((watch->pays && !s_pays_matches (pays, watch->pays))
+    ||  (watch->state && !(to && streq (to, watch->state)))
+    ||  (watch->event && !(name && streq (name, watch->event)))) {
+        json_decref (event);
+        return 0;
+    }
+    if (watch->as_json) {
+        //  As received, unless it spreads over lines: one per line
+        if (memchr (data, '\n', size) || memchr (data, '\r', size)) {
+            char *compact = json_dumps (event, JSON_COMPACT);
+            printf ("%s\n", compact? compact: "{}");
+            free (compact);
+        }
+        else {
+            fwrite (data, 1, size, stdout);
+            putchar ('\n');
+        }
+    }
+    else {
+        //  SEQ  AT  PAYS  DOSSIER  EVENT  FROM -> TO  ACTOR
+        static const char *keys [] = {
+            "seq", "at", "pays", "dossier", "event", "from", "to", "actor"
+        };
+        char *cells [8];
+        for (int index = 0; index < 8; index++)
+            cells [index] = s_one_line (s_cell (event, keys [index]));
+        printf ("%s  %s  %s  %s  %s  %s -> %s  %s\n",
+                cells [0]? cells [0]: "-", cells [1]? cells [1]: "-",
+                cells [2]? cells [2]: "-", cells [3]? cells [3]: "-",
+                cells [4]? cells [4]: "-", cells [5]? cells [5]: "-",
+                cells [6]? cells [6]: "-", cells [7]? cells [7]: "-");
+        for (int index = 0; index < 8; index++)
+            free (cells [index]);
+    }
+    json_decref (event);
+    return 1;
+}
+
+static int
+s_cmd_watch (const s_command_t *self, s_options_t *opts, int argc,
+             char *argv [])
+{
+    static const struct option longopts [] = {
+        { "pays",  required_argument, NULL, OPT_PAYS },
+        { "state", required_argument, NULL, OPT_STATE },
+        { "event", required_argument, NULL, OPT_EVENT },
+        { "json",  no_argument,       NULL, OPT_JSON },
+        { "count", required_argument, NULL, OPT_COUNT },
+        { "help",  no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    s_watch_t watch = { NULL, NULL, NULL, false };
+    int64_t count = 0;                  //  0: until interrupted
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_PAYS:
+                if (watch.pays)
+                    return s_usage_error (self->name,
+                                          "watch: --pays given twice");
+                watch.pays = optarg;
+                break;
+            case OPT_STATE:
+                if (watch.state)
+                    return s_usage_error (self->name,
+                                          "watch: --state given twice");
+                watch.state = optarg;
+                break;
+            case OPT_EVENT:
+                if (watch.event)
+                    return s_usage_error (self->name,
+                                          "watch: --event given twice");
+                watch.event = optarg;
+                break;
+            case OPT_JSON:
+                watch.as_json = true;
+                break;
+            case OPT_COUNT:
+                if (count)
+                    return s_usage_error (self->name,
+                                          "watch: --count given twice");
+                if (s_parse_number (optarg, INT64_MAX, &count) || count == 0)
+                    return s_usage_error (self->name, "watch: --count must be "
+                                          "a positive number, not '%s'",
+                                          optarg);
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "watch: unexpected argument '%s'",
+                              argv [optind]);
+    //  States and events are this build's workflow table: a typo would
+    //  silently match nothing, so it is caught here. Pays are the
+    //  daemon's configuration; only a name that no Pays could have is.
+    if (watch.state && pole_state_from_name (watch.state) <= POLE_S_NONE)
+        return s_usage_error (self->name, "watch: unknown state '%s'",
+                              watch.state);
+    if (watch.event && pole_event_from_name (watch.event) < 0)
+        return s_usage_error (self->name, "watch: unknown event '%s'",
+                              watch.event);
+    if (watch.pays && (s_value_problem (watch.pays)
+                   ||  !s_pays_matches (watch.pays, watch.pays)))
+        return s_usage_error (self->name, "watch: '%s' cannot be the name of "
+                              "a Pays", watch.pays);
+
+    s_zsys_setup ();
+    //  A clean end on Ctrl-C or SIGTERM: our handler sets a flag, without
+    //  SA_RESTART so that a wait in progress returns at once (EINTR)
+    s_watch_stop = 0;
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_watch_signal;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+
+    //  Subscribed to everything: a Pays is compared forgivingly here,
+    //  which a topic prefix (bytes) could not do
+    char *endpoint = zsys_sprintf (">%s", opts->pub_endpoint);
+    zsock_t *sub = endpoint? zsock_new_sub (endpoint, ""): NULL;
+    zstr_free (&endpoint);
+    if (!sub) {
+        fprintf (stderr, "polectl: cannot connect to %s: %s\n",
+                 opts->pub_endpoint, zmq_strerror (zmq_errno ()));
+        return POLECTL_EXIT_USAGE;
+    }
+    zsock_set_linger (sub, 0);
+    zpoller_t *poller = zpoller_new (sub, NULL);
+    int rc = POLECTL_EXIT_DONE;
+    int64_t printed = 0;
+    while (!s_watch_stop && (count == 0 || printed < count)) {
+        //  A tick, so that a signal landing outside the wait is seen too
+        void *which = zpoller_wait (poller, 250);
+        if (s_watch_stop)
+            break;
+        if (!which) {
+            if (zpoller_expired (poller) || zmq_errno () == EINTR)
+                continue;
+            fprintf (stderr, "polectl: cannot wait for the stream: %s\n",
+                     zmq_strerror (zmq_errno ()));
+            rc = POLECTL_EXIT_ERROR;
+            break;
+        }
+        zmsg_t *msg = zmsg_recv (sub);
+        if (!msg)
+            continue;
+        printed += s_watch_message (msg, &watch);
+        zmsg_destroy (&msg);
+        //  At once, so that a pipe sees each event as it comes; an output
+        //  that has gone is reported by main
+        if (fflush (stdout) != 0 || ferror (stdout))
+            break;
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&sub);
+    return rc;
+}
+
+
 static const s_command_t s_commands [] = {
     { "open", "--pays PAYS --holder NAME --holder-type TYPE [--title T]",
       "open a dossier; prints its id",
@@ -1597,6 +2102,37 @@ static const s_command_t s_commands [] = {
       "Options:\n"
       "  -h, --help  print this help\n",
       s_cmd_ping },
+    { "watch", "[--pays P] [--state S] [--event E] [--json] [--count N]",
+      "print the events as they are committed (live stream)",
+      "Options:\n"
+      "  --pays P    only the events of Pays P (forgiving: 'dinan' is Dinan)\n"
+      "  --state S   only the events that reach state S\n"
+      "  --event E   only the events E\n"
+      "  --json      each event as the daemon's JSON object, one per line\n"
+      "  --count N   exit after N events printed\n"
+      "  -h, --help  print this help\n"
+      "\nOne line per event: SEQ  AT  PAYS  DOSSIER  EVENT  FROM -> TO  ACTOR\n"
+      "(FROM is - for open). Connects to the daemon's live stream, given by\n"
+      "--pub-endpoint before the command (default $POLE_PUB_ENDPOINT, else\n"
+      POLECTL_DEFAULT_PUB_ENDPOINT "), and runs until interrupted (Ctrl-C,\n"
+      "SIGTERM: exit 0). The stream may lose events (a slow reader, a\n"
+      "restart): 'polectl history ID' has them all. A malformed message is\n"
+      "skipped with a warning on stderr.\n",
+      s_cmd_watch },
+    { "outbox", "[--state S] [--json] | retry ID | retry --dead",
+      "list the notifications; 'retry' queues them again",
+      "Options:\n"
+      "  --state S   only the notifications in state S: pending, delivered\n"
+      "              or dead\n"
+      "  --json      the daemon's JSON array as received\n"
+      "  -h, --help  print this help\n"
+      "\nOne line per notification:\n"
+      "  ID  STATE  ATTEMPTS  COORDINATOR  CHANNEL  DOSSIER  EVENT  LAST_ERROR\n"
+      "\n'outbox retry ID' queues the notification ID (SEQ-K, e.g. 12-0) again;\n"
+      "'outbox retry --dead' queues every dead one again: state pending,\n"
+      "attempts 0, due now. Prints how many were queued. An unknown ID is\n"
+      "NOT_FOUND (exit 3). The actor (-a) is who asks.\n",
+      s_cmd_outbox },
     { NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -1634,7 +2170,9 @@ main (int argc, char *argv [])
         .timeout = POLECTL_DEFAULT_TIMEOUT,
         .retries = POLECTL_DEFAULT_RETRIES
     };
+    static char default_pub_endpoint [] = POLECTL_DEFAULT_PUB_ENDPOINT;
     char *endpoint = NULL;
+    char *pub_endpoint = NULL;
     char *actor = NULL;
 
     opterr = 0;
@@ -1672,6 +2210,9 @@ main (int argc, char *argv [])
             case 'a':
                 actor = optarg;
                 break;
+            case OPT_PUB_ENDPOINT:
+                pub_endpoint = optarg;
+                break;
             case OPT_REQUEST_ID:
                 if (!s_request_id_valid (optarg))
                     return s_usage_error (NULL, "--request-id must be 1 to 64 "
@@ -1700,6 +2241,11 @@ main (int argc, char *argv [])
                     s_first_set (getenv ("POLE_ENDPOINT"), default_endpoint);
     if (!*opts.endpoint)
         return s_usage_error (NULL, "the endpoint is empty");
+    opts.pub_endpoint = pub_endpoint? pub_endpoint:
+                        s_first_set (getenv ("POLE_PUB_ENDPOINT"),
+                                     default_pub_endpoint);
+    if (!*opts.pub_endpoint)
+        return s_usage_error (NULL, "the PUB endpoint is empty");
     //  -a "" is a mistake; an empty variable in the environment is not
     opts.actor = actor? actor:
                  s_first_set (getenv ("POLE_ACTOR"), getenv ("USER"));

@@ -55,6 +55,7 @@ struct _pole_config_t {
     pole_params_t params;           //  programme.*; territories below
     pole_territory_t *territories;  //  owned, and so are their names
     size_t territory_count;         //  entries allocated (freed by destroy)
+    pole_notify_config_t notify;    //  notify.*, coordinators (owned)
     char **role_actors;             //  roles.*: actor names, owned
     const char **role_names;        //  ... and the role of each (static)
     size_t role_count;
@@ -550,6 +551,335 @@ s_read_roles (pole_config_t *self, s_reader_t *reader,
 
 
 //  --------------------------------------------------------------------------
+//  An array of strings [ "a", "b" ], each non-empty, copied.
+
+static int
+s_get_string_list (s_reader_t *reader, const config_setting_t *setting,
+                   const char *label, char ***items, size_t *count)
+{
+    int type = config_setting_type (setting);
+    if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+        return s_fail (reader, setting, "%s must be an array [ \"...\" ], "
+                       "not %s", label, s_type_name (setting));
+    int length = config_setting_length (setting);
+    *items = calloc ((size_t) length + 1, sizeof (char *));
+    if (!*items)
+        return s_fail (reader, setting, "%s: out of memory", label);
+    for (int index = 0; index < length; index++) {
+        config_setting_t *item = config_setting_get_elem (setting, index);
+        if (s_get_string (reader, item, label, &(*items) [index]))
+            return -1;
+        *count = (size_t) index + 1;
+    }
+    return 0;
+}
+
+static void
+s_free_string_list (char **items, size_t count)
+{
+    for (size_t index = 0; index < count; index++)
+        free (items [index]);
+    free (items);
+}
+
+
+//  --------------------------------------------------------------------------
+//  notify = { pub_endpoint, max_attempts, ..., smtp = { ... } }
+
+static int
+s_read_notify (pole_config_t *self, s_reader_t *reader,
+               const config_setting_t *group)
+{
+    if (s_expect_group (reader, group, "notify"))
+        return -1;
+    pole_notify_config_t *notify = &self->notify;
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (group, index);
+        const char *name = config_setting_name (setting);
+        int rc;
+        if (s_streq (name, "pub_endpoint")) {
+            //  May be empty: no live stream
+            if (config_setting_type (setting) != CONFIG_TYPE_STRING)
+                rc = s_fail (reader, setting,
+                             "notify.pub_endpoint must be a string, not %s",
+                             s_type_name (setting));
+            else {
+                free (notify->pub_endpoint);
+                notify->pub_endpoint
+                    = strdup (config_setting_get_string (setting));
+                rc = 0;
+            }
+        }
+        else
+        if (s_streq (name, "max_attempts"))
+            rc = s_get_int (reader, setting, "notify.max_attempts", 1, 100,
+                            &notify->max_attempts);
+        else
+        if (s_streq (name, "backoff_initial_ms"))
+            rc = s_get_int (reader, setting, "notify.backoff_initial_ms", 10,
+                            86400000, &notify->backoff_initial_ms);
+        else
+        if (s_streq (name, "backoff_max_ms"))
+            rc = s_get_int (reader, setting, "notify.backoff_max_ms", 10,
+                            86400000, &notify->backoff_max_ms);
+        else
+        if (s_streq (name, "keep_delivered_days"))
+            rc = s_get_int (reader, setting, "notify.keep_delivered_days", 1,
+                            36500, &notify->keep_delivered_days);
+        else
+        if (s_streq (name, "digest_hour"))
+            rc = s_get_int (reader, setting, "notify.digest_hour", 0, 23,
+                            &notify->digest_hour);
+        else
+        if (s_streq (name, "digest_every_s"))
+            rc = s_get_int (reader, setting, "notify.digest_every_s", 0,
+                            86400, &notify->digest_every_s);
+        else
+        if (s_streq (name, "webhook_timeout_ms"))
+            rc = s_get_int (reader, setting, "notify.webhook_timeout_ms", 100,
+                            600000, &notify->webhook_timeout_ms);
+        else
+        if (s_streq (name, "command_timeout_ms"))
+            rc = s_get_int (reader, setting, "notify.command_timeout_ms", 100,
+                            600000, &notify->command_timeout_ms);
+        else
+        if (s_streq (name, "smtp")) {
+            rc = s_expect_group (reader, setting, "notify.smtp");
+            int fields = rc ? 0 : config_setting_length (setting);
+            for (int k = 0; k < fields && rc == 0; k++) {
+                config_setting_t *item = config_setting_get_elem (setting, k);
+                const char *key = config_setting_name (item);
+                if (s_streq (key, "url"))
+                    rc = s_get_string (reader, item, "notify.smtp.url",
+                                       &notify->smtp_url);
+                else
+                if (s_streq (key, "from"))
+                    rc = s_get_string (reader, item, "notify.smtp.from",
+                                       &notify->smtp_from);
+                else
+                if (s_streq (key, "starttls")) {
+                    if (config_setting_type (item) != CONFIG_TYPE_BOOL)
+                        rc = s_fail (reader, item, "notify.smtp.starttls "
+                                     "must be true or false, not %s",
+                                     s_type_name (item));
+                    else
+                        notify->smtp_starttls = config_setting_get_bool (item);
+                }
+                else
+                if (s_streq (key, "username") || s_streq (key, "password")) {
+                    char **target = s_streq (key, "username")
+                                  ? &notify->smtp_username
+                                  : &notify->smtp_password;
+                    if (config_setting_type (item) != CONFIG_TYPE_STRING)
+                        rc = s_fail (reader, item, "notify.smtp.%s must be a "
+                                     "string", key);
+                    else {
+                        free (*target);
+                        *target = strdup (config_setting_get_string (item));
+                    }
+                }
+                else
+                    rc = s_unknown (reader, item, "notify.smtp",
+                                    "url, from, starttls, username, "
+                                    "password");
+            }
+        }
+        else
+            rc = s_unknown (reader, setting, "notify",
+                            "pub_endpoint, max_attempts, backoff_initial_ms, "
+                            "backoff_max_ms, keep_delivered_days, "
+                            "digest_hour, digest_every_s, "
+                            "webhook_timeout_ms, command_timeout_ms, smtp");
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  coordinators = ( { name; channel; address; secret; delivery; pays;
+//                     departements; events; holders; }, ... )
+//  Read after the territories: a `pays` filter is checked against them.
+
+static int
+s_read_coordinators (pole_config_t *self, s_reader_t *reader,
+                     const config_setting_t *list)
+{
+    if (config_setting_type (list) != CONFIG_TYPE_LIST)
+        return s_fail (reader, list, "coordinators must be a list ( { name "
+                       "= ...; channel = ...; address = ...; }, ... ), not %s",
+                       s_type_name (list));
+    pole_notify_config_t *notify = &self->notify;
+    int count = config_setting_length (list);
+    notify->coordinators = calloc ((size_t) count + 1,
+                                   sizeof (pole_coordinator_t));
+    if (!notify->coordinators)
+        return s_fail (reader, list, "coordinators: out of memory");
+    notify->coordinator_count = (size_t) count;
+    for (int index = 0; index < count; index++) {
+        config_setting_t *element = config_setting_get_elem (list, index);
+        pole_coordinator_t *c = &notify->coordinators [index];
+        char entry [48];
+        snprintf (entry, sizeof entry, "coordinators: entry %d", index + 1);
+        if (config_setting_type (element) != CONFIG_TYPE_GROUP)
+            return s_fail (reader, element, "%s must be a group { ... }, "
+                           "not %s", entry, s_type_name (element));
+        const char *channel = NULL;
+        int fields = config_setting_length (element);
+        for (int k = 0; k < fields; k++) {
+            config_setting_t *item = config_setting_get_elem (element, k);
+            const char *key = config_setting_name (item);
+            char label [96];
+            snprintf (label, sizeof label, "%s: %s", entry, key ? key : "?");
+            int rc = 0;
+            if (s_streq (key, "name"))
+                rc = s_get_string (reader, item, label, &c->name);
+            else
+            if (s_streq (key, "address"))
+                rc = s_get_string (reader, item, label, &c->address);
+            else
+            if (s_streq (key, "secret"))
+                rc = s_get_string (reader, item, label, &c->secret);
+            else
+            if (s_streq (key, "channel") || s_streq (key, "delivery")) {
+                if (config_setting_type (item) != CONFIG_TYPE_STRING)
+                    rc = s_fail (reader, item, "%s must be a string", label);
+                else
+                if (s_streq (key, "channel")) {
+                    channel = config_setting_get_string (item);
+                    if (strcmp (channel, "email") == 0)
+                        c->channel = POLE_CHANNEL_EMAIL;
+                    else
+                    if (strcmp (channel, "webhook") == 0)
+                        c->channel = POLE_CHANNEL_WEBHOOK;
+                    else
+                    if (strcmp (channel, "command") == 0)
+                        c->channel = POLE_CHANNEL_COMMAND;
+                    else
+                        rc = s_fail (reader, item, "%s must be email, "
+                                     "webhook or command, not \"%s\"",
+                                     label, channel);
+                }
+                else {
+                    const char *delivery = config_setting_get_string (item);
+                    if (strcmp (delivery, "digest") == 0)
+                        c->digest = true;
+                    else
+                    if (strcmp (delivery, "immediate") != 0)
+                        rc = s_fail (reader, item, "%s must be immediate or "
+                                     "digest, not \"%s\"", label, delivery);
+                }
+            }
+            else
+            if (s_streq (key, "pays")) {
+                rc = s_get_string_list (reader, item, label, &c->pays,
+                                        &c->pays_count);
+                //  Keep the canonical names: routing compares those
+                for (size_t p = 0; rc == 0 && p < c->pays_count; p++) {
+                    const pole_territory_t *territory
+                        = pole_pays_lookup (&self->params, c->pays [p]);
+                    if (!territory)
+                        rc = s_fail (reader, item, "%s: \"%s\" is not one "
+                                     "of the territories (list the "
+                                     "territories before the coordinators)",
+                                     label, c->pays [p]);
+                    else {
+                        char *canonical = strdup (territory->name);
+                        if (canonical) {
+                            free (c->pays [p]);
+                            c->pays [p] = canonical;
+                        }
+                    }
+                }
+            }
+            else
+            if (s_streq (key, "events")) {
+                rc = s_get_string_list (reader, item, label, &c->events,
+                                        &c->event_count);
+                for (size_t e = 0; rc == 0 && e < c->event_count; e++)
+                    if (pole_event_from_name (c->events [e]) < 0)
+                        rc = s_fail (reader, item, "%s: \"%s\" is not an "
+                                     "event of the workflow", label,
+                                     c->events [e]);
+            }
+            else
+            if (s_streq (key, "holders"))
+                rc = s_get_string_list (reader, item, label, &c->holders,
+                                        &c->holder_count);
+            else
+            if (s_streq (key, "departements")) {
+                int type = config_setting_type (item);
+                if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+                    rc = s_fail (reader, item, "%s must be an array "
+                                 "[ 22, 35 ]", label);
+                int length = rc ? 0 : config_setting_length (item);
+                c->departements = calloc ((size_t) length + 1, sizeof (int));
+                for (int d = 0; rc == 0 && d < length; d++) {
+                    rc = s_get_int (reader, config_setting_get_elem (item, d),
+                                    label, 1, INT_MAX, &c->departements [d]);
+                    c->departement_count = (size_t) d + 1;
+                }
+            }
+            else
+                rc = s_unknown (reader, item, "coordinators",
+                                "name, channel, address, secret, delivery, "
+                                "pays, departements, events, holders");
+            if (rc)
+                return -1;
+        }
+        if (!c->name)
+            return s_fail (reader, element, "%s has no name", entry);
+        if (!channel)
+            return s_fail (reader, element, "%s (%s) has no channel", entry,
+                           c->name);
+        if (!c->address)
+            return s_fail (reader, element, "%s (%s) has no address", entry,
+                           c->name);
+        if (c->channel == POLE_CHANNEL_WEBHOOK && !c->secret)
+            return s_fail (reader, element, "%s (%s): a webhook needs a "
+                           "secret to sign its body with", entry, c->name);
+        if (c->channel == POLE_CHANNEL_COMMAND && c->address [0] != '/')
+            return s_fail (reader, element, "%s (%s): the command must be an "
+                           "absolute path", entry, c->name);
+        if (c->channel == POLE_CHANNEL_WEBHOOK
+        &&  strncmp (c->address, "http://", 7) != 0
+        &&  strncmp (c->address, "https://", 8) != 0)
+            return s_fail (reader, element, "%s (%s): a webhook address is "
+                           "an http:// or https:// URL", entry, c->name);
+        for (int other = 0; other < index; other++)
+            if (strcmp (notify->coordinators [other].name, c->name) == 0)
+                return s_fail (reader, element, "%s: the name \"%s\" is "
+                               "already used by entry %d", entry, c->name,
+                               other + 1);
+    }
+    return 0;
+}
+
+static void
+s_notify_free (pole_notify_config_t *notify)
+{
+    for (size_t index = 0; index < notify->coordinator_count; index++) {
+        pole_coordinator_t *c = &notify->coordinators [index];
+        free (c->name);
+        free (c->address);
+        free (c->secret);
+        s_free_string_list (c->pays, c->pays_count);
+        s_free_string_list (c->events, c->event_count);
+        s_free_string_list (c->holders, c->holder_count);
+        free (c->departements);
+    }
+    free (notify->coordinators);
+    free (notify->pub_endpoint);
+    free (notify->smtp_url);
+    free (notify->smtp_from);
+    free (notify->smtp_username);
+    free (notify->smtp_password);
+}
+
+
+//  --------------------------------------------------------------------------
 //  The top level: daemon, programme and territories, in any order. Each
 //  part is read in the order of the file so that the first error reported
 //  is the first one an administrator reading top-down would meet.
@@ -578,8 +908,19 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
         if (s_streq (name, "roles"))
             rc = s_read_roles (self, reader, setting);
         else
+        if (s_streq (name, "notify"))
+            rc = s_read_notify (self, reader, setting);
+        else
+        if (s_streq (name, "coordinators")) {
+            rc = have_territories
+               ? s_read_coordinators (self, reader, setting)
+               : s_fail (reader, setting, "coordinators must come after "
+                         "territories (their pays filters name territories)");
+        }
+        else
             rc = s_unknown (reader, setting, NULL,
-                            "daemon, programme, territories and roles");
+                            "daemon, programme, territories, roles, notify "
+                            "and coordinators");
         if (rc)
             return -1;
     }
@@ -619,7 +960,25 @@ pole_config_load (const char *path, char *error, size_t error_size)
     self->path = strdup (path);
     self->endpoint = strdup (S_DEFAULT_ENDPOINT);
     self->database = strdup (S_DEFAULT_DATABASE);
-    if (!self->path || !self->endpoint || !self->database) {
+    //  Notification defaults: see docs/NOTIFY.md
+    pole_notify_config_t *notify = &self->notify;
+    //  No live stream unless configured: two daemons on one host must not
+    //  fight over a default port
+    notify->pub_endpoint = strdup ("");
+    notify->max_attempts = 8;
+    notify->backoff_initial_ms = 2000;
+    notify->backoff_max_ms = 3600000;
+    notify->keep_delivered_days = 30;
+    notify->digest_hour = 18;
+    notify->webhook_timeout_ms = 5000;
+    notify->command_timeout_ms = 10000;
+    notify->smtp_url = strdup ("smtp://127.0.0.1:25");
+    notify->smtp_from = strdup ("poled@localhost");
+    notify->smtp_username = strdup ("");
+    notify->smtp_password = strdup ("");
+    if (!self->path || !self->endpoint || !self->database
+    ||  !notify->pub_endpoint || !notify->smtp_url || !notify->smtp_from
+    ||  !notify->smtp_username || !notify->smtp_password) {
         s_fail (&reader, NULL, "out of memory");
         pole_config_destroy (&self);
         return NULL;
@@ -670,6 +1029,7 @@ pole_config_destroy (pole_config_t **self_p)
         //  only exposes them as const
         free ((char *) self->territories [index].name);
     free (self->territories);
+    s_notify_free (&self->notify);
     for (size_t index = 0; index < self->role_count; index++)
         free (self->role_actors [index]);
     free (self->role_actors);
@@ -726,4 +1086,20 @@ pole_config_role (pole_config_t *self, const char *actor)
             if (strcmp (self->role_actors [index], actor) == 0)
                 return self->role_names [index];
     return "holder";
+}
+
+const pole_notify_config_t *
+pole_config_notify (pole_config_t *self)
+{
+    return self ? &self->notify : NULL;
+}
+
+void
+pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint)
+{
+    char *copy = strdup (endpoint ? endpoint : "");
+    if (copy) {
+        free (self->notify.pub_endpoint);
+        self->notify.pub_endpoint = copy;
+    }
 }

@@ -6,12 +6,15 @@
     =========================================================================
 */
 
+#include "outbox.h"
 #include "pole/config.h"
 #include "pole/pole.h"
 #include "server.h"
 #include "store.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
+#include <sodium.h>
 
 static void
 s_usage (FILE *out)
@@ -29,6 +32,9 @@ s_usage (FILE *out)
              "                          (overrides daemon.endpoint)\n"
              "  -d, --database FILE     SQLite database (overrides "
              "daemon.database)\n"
+             "  -p, --pub-endpoint EP   live stream of committed events\n"
+             "                          (overrides notify.pub_endpoint; \"\" "
+             "for none)\n"
              "  -v, --verbose           log every request\n"
              "  -h, --help              this help\n"
              "  -V, --version           print the version\n"
@@ -45,19 +51,22 @@ main (int argc, char *argv[])
         = {{"config", required_argument, NULL, 'c'},
            {"endpoint", required_argument, NULL, 'e'},
            {"database", required_argument, NULL, 'd'},
+           {"pub-endpoint", required_argument, NULL, 'p'},
            {"verbose", no_argument, NULL, 'v'},
            {"help", no_argument, NULL, 'h'},
            {"version", no_argument, NULL, 'V'},
            {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *endpoint = NULL, *database = NULL;
+    const char *pub_endpoint = NULL;
     bool verbose = false;
     int opt;
-    while ((opt = getopt_long (argc, argv, "c:e:d:vhV", options, NULL))
+    while ((opt = getopt_long (argc, argv, "c:e:d:p:vhV", options, NULL))
            != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'e': endpoint = optarg; break;
         case 'd': database = optarg; break;
+        case 'p': pub_endpoint = optarg; break;
         case 'v': verbose = true; break;
         case 'h': s_usage (stdout); return 0;
         case 'V': printf ("poled %s (POLE/1)\n", POLE_VERSION); return 0;
@@ -89,6 +98,14 @@ main (int argc, char *argv[])
         endpoint = pole_config_endpoint (config);
     if (!database)
         database = pole_config_database (config);
+    if (pub_endpoint)
+        pole_config_set_pub_endpoint (config, pub_endpoint);
+    //  Both libraries want one initialisation, before any thread uses them
+    if (curl_global_init (CURL_GLOBAL_DEFAULT) != 0 || sodium_init () < 0) {
+        zsys_error ("cannot initialise libcurl or libsodium");
+        pole_config_destroy (&config);
+        return 1;
+    }
 
     pole_store_t *store = pole_store_new (database, error, sizeof error);
     if (!store) {
@@ -102,8 +119,16 @@ main (int argc, char *argv[])
         pole_config_destroy (&config);
         return 1;
     }
+    pole_outbox_t *outbox = pole_outbox_new (config, database);
+    if (!outbox) {
+        zsys_error ("cannot start the notification worker on %s", database);
+        pole_store_destroy (&store);
+        pole_config_destroy (&config);
+        return 1;
+    }
     pole_server_t *server = pole_server_new (config, store, endpoint, verbose);
     if (!server) {
+        pole_outbox_destroy (&outbox);
         pole_store_destroy (&store);
         pole_config_destroy (&config);
         return 1;
@@ -114,11 +139,14 @@ main (int argc, char *argv[])
                pole_store_count (store, "dossiers"),
                pole_store_count (store, "events"));
 
+    pole_server_set_outbox (server, outbox);
     pole_server_run (server);
 
     pole_server_destroy (&server);
+    pole_outbox_destroy (&outbox);
     pole_store_destroy (&store);
     pole_config_destroy (&config);
+    curl_global_cleanup ();
     zsys_info ("poled stopped cleanly");
     return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "server.h"
 
+#include "outbox.h"
 #include "pole/pole.h"
 #include "pole/proto.h"
 
@@ -24,6 +25,8 @@ struct _pole_server_t {
     pole_config_t *config;      //  borrowed
     pole_store_t *store;        //  borrowed
     zsock_t *router;
+    zsock_t *publisher;         //  live stream, NULL when not configured
+    pole_outbox_t *outbox;      //  borrowed; NULL: no delivery worker
     zloop_t *loop;
     bool verbose;
     uint64_t batches;           //  for the shutdown summary
@@ -36,6 +39,8 @@ typedef struct {
     zmsg_t *body;               //  the request body (after the delimiter)
     pole_request_t *req;        //  decoded, or NULL if malformed
     zmsg_t *reply;              //  the reply body, once known
+    int64_t seq;                //  the event it appended, 0 if none
+    int notified;               //  notifications it wrote to the outbox
 } s_item_t;
 
 static void
@@ -101,7 +106,8 @@ s_error (const pole_request_t *req, const char *code, const char *rule,
 //  *record when the outcome is a decision that a retry must get again.
 //  Returns NULL on a store failure (the caller rolls the savepoint back).
 static zmsg_t *
-s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record)
+s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
+                    int64_t *seq_p, int *notified_p)
 {
     const pole_params_t *params = pole_config_params (self->config);
     pole_dossier_t dossier;
@@ -190,6 +196,14 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record)
         pole_state_name (dossier.state), req->request_id);
     if (seq < 0)
         return NULL;
+    //  The transactional outbox: the notifications commit with the event
+    int notified = pole_outbox_enqueue (self->store, self->config, &dossier,
+                                        pole_event_name (event), seq,
+                                        (int64_t) now * 1000);
+    if (notified < 0)
+        return NULL;
+    *seq_p = seq;
+    *notified_p = notified;
 
     char id_text[24], version_text[24], seq_text[24];
     snprintf (id_text, sizeof id_text, "%" PRId64, dossier.id);
@@ -236,7 +250,10 @@ s_apply_mutation (pole_server_t *self, s_item_t *item)
                                "the store could not read the request record");
     else {
         bool record = false;
-        zmsg_t *reply = s_decide_and_write (self, req, &record);
+        int64_t seq = 0;
+        int notified = 0;
+        zmsg_t *reply
+            = s_decide_and_write (self, req, &record, &seq, &notified);
         if (reply && record) {
             zframe_t *encoded = zmsg_encode (reply);
             char at[32];
@@ -246,8 +263,11 @@ s_apply_mutation (pole_server_t *self, s_item_t *item)
                 zmsg_destroy (&reply);
             zframe_destroy (&encoded);
         }
-        if (reply && pole_store_release (self->store) == 0)
+        if (reply && pole_store_release (self->store) == 0) {
             item->reply = reply;
+            item->seq = seq;
+            item->notified = notified;
+        }
         else {
             zmsg_destroy (&reply);
             pole_store_rollback_savepoint (self->store);
@@ -283,6 +303,48 @@ s_answer_read (pole_server_t *self, s_item_t *item)
     case POLE_CMD_REPORT:
         json = pole_store_report_json (self->store, params);
         break;
+    case POLE_CMD_OUTBOX: {
+        const char *state
+            = pole_fields_get (req->fields, req->field_count, "state");
+        if (state && !streq (state, "pending") && !streq (state, "delivered")
+            && !streq (state, "dead")) {
+            item->reply = s_error (req, POLE_ERR_BAD_REQUEST, NULL,
+                                   "'%s' is not a notification state "
+                                   "(pending, delivered, dead)",
+                                   state);
+            return;
+        }
+        json = pole_store_outbox_json (self->store, state);
+        break;
+    }
+    case POLE_CMD_RETRY: {
+        //  One UPDATE, durable on its own (synchronous=FULL); queuing a
+        //  notification again is idempotent, so it is not recorded
+        bool dead = streq (req->target, POLE_RETRY_DEAD);
+        int queued = pole_store_outbox_retry (
+            self->store, dead ? NULL : req->target, zclock_time ());
+        if (queued < 0) {
+            item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
+                                   "the store could not queue the "
+                                   "notifications again");
+            return;
+        }
+        if (queued == 0 && !dead) {
+            item->reply = s_error (req, POLE_ERR_NOT_FOUND, NULL,
+                                   "there is no notification %s that is "
+                                   "not already pending",
+                                   req->target);
+            return;
+        }
+        zsys_info ("server: %s queued %d notification(s) again",
+                   req->actor, queued);
+        pole_outbox_kick (self->outbox);
+        char count[24];
+        snprintf (count, sizeof count, "%d", queued);
+        const char *frames[] = {count};
+        item->reply = pole_reply_ok (req->request_id, frames, 1);
+        return;
+    }
     case POLE_CMD_LIST: {
         const char *state
             = pole_fields_get (req->fields, req->field_count, "state");
@@ -363,6 +425,46 @@ s_decode_item (pole_server_t *self, zmsg_t *msg)
     return item;
 }
 
+//  True if a reply body says OK (frame 3)
+static bool
+s_reply_is_ok (zmsg_t *reply)
+{
+    zframe_t *status = zmsg_first (reply);
+    status = status ? zmsg_next (reply) : NULL;
+    status = status ? zmsg_next (reply) : NULL;
+    return status && zframe_streq (status, "OK");
+}
+
+//  One message on the live stream: topic PAYS/STATE/EVENT, signature, JSON
+static void
+s_publish (pole_server_t *self, int64_t seq)
+{
+    if (!self->publisher)
+        return;
+    char *json = pole_store_event_json (self->store, seq);
+    if (!json)
+        return;
+    //  The topic's parts come from the same row, through SQLite's JSON
+    //  reader: the JSON is the one source of truth
+    char *pays = NULL, *to = NULL, *event = NULL;
+    pole_store_json_fields (self->store, json, &pays, &to, &event);
+    char *topic = zsys_sprintf ("%s/%s/%s", pays ? pays : "", to ? to : "",
+                                event ? event : "");
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zmsg_addstr (msg, POLE_PROTO_SIGNATURE);
+    zmsg_addstr (msg, json);
+    //  PUB never blocks: past its high-water mark a slow subscriber loses
+    //  messages (PROTOCOL.md); the outbox is what delivers
+    zmsg_send (&msg, self->publisher);
+    zmsg_destroy (&msg);
+    zstr_free (&topic);
+    zstr_free (&pays);
+    zstr_free (&to);
+    zstr_free (&event);
+    zstr_free (&json);
+}
+
 void
 pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
                           zlist_t *replies)
@@ -418,7 +520,19 @@ pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
             }
         }
     }
-    //  Phase 2: the reads, which see what was just committed; then the
+    //  Phase 2: what follows a commit: the live stream, in commit order,
+    //  and a kick to the delivery worker; never for an uncommitted event
+    bool notified = false;
+    for (s_item_t *item = (s_item_t *) zlist_first (items); item;
+         item = (s_item_t *) zlist_next (items))
+        if (item->seq > 0 && item->reply && s_reply_is_ok (item->reply)) {
+            s_publish (self, item->seq);
+            notified = notified || item->notified > 0;
+        }
+    if (notified)
+        pole_outbox_kick (self->outbox);
+
+    //  Phase 3: the reads, which see what was just committed; then the
     //  replies, in arrival order
     s_item_t *item;
     while ((item = (s_item_t *) zlist_pop (items))) {
@@ -509,6 +623,18 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
         pole_server_destroy (&self);
         return NULL;
     }
+    const char *pub = pole_config_notify (config)->pub_endpoint;
+    if (pub && *pub) {
+        self->publisher = zsock_new (ZMQ_PUB);
+        zsock_set_sndhwm (self->publisher, 1000);
+        zsock_set_linger (self->publisher, 0);
+        if (zsock_attach (self->publisher, pub, true)) {
+            zsys_error ("server: cannot bind the live stream on %s: %s", pub,
+                        zmq_strerror (zmq_errno ()));
+            pole_server_destroy (&self);
+            return NULL;
+        }
+    }
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->router, s_on_router, self);
     zloop_timer (self->loop, 250, 0, s_on_tick, self);
@@ -524,6 +650,7 @@ pole_server_destroy (pole_server_t **self_p)
         return;
     zloop_destroy (&self->loop);
     zsock_destroy (&self->router);
+    zsock_destroy (&self->publisher);
     free (self);
     *self_p = NULL;
 }
@@ -538,4 +665,10 @@ pole_server_run (pole_server_t *self)
                " batches",
                self->requests, self->batches);
     return 0;
+}
+
+void
+pole_server_set_outbox (pole_server_t *self, pole_outbox_t *outbox)
+{
+    self->outbox = outbox;
 }

@@ -30,6 +30,11 @@ pole_server_t *pole_server_new (pole_config_t *config, pole_store_t *store,
 
 void pole_server_destroy (pole_server_t **self_p);
 
+/*  The delivery worker to kick after each commit that wrote notifications
+    (borrowed; NULL, the default, kicks nobody).                           */
+typedef struct _pole_outbox_t pole_outbox_t;
+void pole_server_set_outbox (pole_server_t *self, pole_outbox_t *outbox);
+
 /*  Serve until interrupted (SIGINT/SIGTERM set zsys_interrupted). The
     batch in hand is always finished and committed before returning.       */
 int pole_server_run (pole_server_t *self);

@@ -79,6 +79,24 @@ static const char *s_migrations[] = {
     "  at TEXT NOT NULL) WITHOUT ROWID;",
     /* 2: reports as of a date read the log by time                        */
     "CREATE INDEX events_at ON events (at);",
+    /* 3: the transactional outbox of notifications (docs/NOTIFY.md)       */
+    "CREATE TABLE outbox ("
+    "  id TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  dossier INTEGER NOT NULL,"
+    "  coordinator TEXT NOT NULL,"
+    "  channel TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  delivery TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  delivered_at TEXT,"
+    "  payload TEXT NOT NULL CHECK (json_valid (payload))) WITHOUT ROWID;"
+    "CREATE INDEX outbox_due ON outbox (state, next_at);"
+    "CREATE INDEX outbox_order ON outbox (coordinator, dossier, seq);",
 };
 #define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -104,6 +122,22 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
 
 #define DOSSIER_FROM                                                         \
     " FROM dossiers d LEFT JOIN temp.territory t ON t.name = d.pays"
+
+/*  The notification as JSON (docs/NOTIFY.md), for the event e of dossier
+    d; ?1 is the notification id and ?2 the coordinator (both NULL on the
+    live stream, where they are left out by json_remove).                   */
+#define NOTICE_JSON                                                          \
+    "json_object ('id', ?1, 'seq', e.seq, 'coordinator', ?2,"                \
+    " 'dossier', e.dossier, 'pays', d.pays, 'departement', t.departement,"  \
+    " 'holder', d.holder, 'title', d.title, 'event', e.event,"               \
+    " 'from', e.from_state, 'to', e.to_state, 'actor', e.actor, 'at', e.at," \
+    " 'fields', json (e.fields), 'expected_next', json ((SELECT"             \
+    "   json_group_array (x.event) FROM temp.expected x"                     \
+    "   WHERE x.state = e.to_state)))"
+
+#define NOTICE_FROM                                                          \
+    " FROM events e JOIN dossiers d ON d.id = e.dossier"                     \
+    " LEFT JOIN temp.territory t ON t.name = d.pays"
 
 #define DOSSIER_COLUMNS                                                      \
     "id, pays, holder, holder_type, title, state, prev_state, version,"      \
@@ -136,6 +170,12 @@ typedef enum {
     ST_COUNT_EVENTS,
     ST_LOG_SCAN,
     ST_DOSSIER_IDS,
+    ST_OUTBOX_ADD,
+    ST_EVENT_JSON,
+    ST_OUTBOX_LIST,
+    ST_OUTBOX_RETRY_ID,
+    ST_OUTBOX_RETRY_DEAD,
+    ST_JSON_FIELDS,
     ST_MAX
 } stmt_id_t;
 
@@ -219,6 +259,33 @@ static const char *s_sql[ST_MAX] = {
                     " f.key, f.value FROM events e"
                     " LEFT JOIN json_each (e.fields) f ORDER BY e.seq, f.id",
     [ST_DOSSIER_IDS] = "SELECT id FROM dossiers ORDER BY id",
+    [ST_OUTBOX_ADD] =
+        "INSERT INTO outbox (id, seq, dossier, coordinator, channel, address,"
+        " delivery, state, attempts, next_at, created_at, payload)"
+        " SELECT ?1, e.seq, e.dossier, ?2, ?3, ?4, ?5, 'pending', 0, ?6, e.at,"
+        " " NOTICE_JSON NOTICE_FROM " WHERE e.seq = ?7",
+    [ST_EVENT_JSON] = "SELECT json_remove (" NOTICE_JSON
+                      ", '$.id', '$.coordinator')" NOTICE_FROM
+                      " WHERE e.seq = ?3",
+    [ST_OUTBOX_LIST] =
+        "SELECT json_group_array (json_object ('id', id, 'seq', seq,"
+        " 'dossier', dossier, 'coordinator', coordinator, 'channel', channel,"
+        " 'address', address, 'delivery', delivery, 'state', state,"
+        " 'attempts', attempts, 'next_at', strftime ('%Y-%m-%dT%H:%M:%SZ',"
+        " next_at / 1000, 'unixepoch'), 'last_error', last_error,"
+        " 'created_at', created_at, 'delivered_at', delivered_at,"
+        " 'event', json_extract (payload, '$.event'),"
+        " 'pays', json_extract (payload, '$.pays')))"
+        " FROM (SELECT * FROM outbox WHERE ?1 IS NULL OR state = ?1"
+        " ORDER BY seq, id)",
+    [ST_OUTBOX_RETRY_ID] =
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?2,"
+        " last_error = NULL WHERE id = ?1 AND state != 'pending'",
+    [ST_OUTBOX_RETRY_DEAD] =
+        "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1,"
+        " last_error = NULL WHERE state = 'dead'",
+    [ST_JSON_FIELDS] = "SELECT json_extract (?1, '$.pays'),"
+                       " json_extract (?1, '$.to'), json_extract (?1, '$.event')",
 };
 
 struct _pole_store_t {
@@ -334,7 +401,9 @@ s_create_temp_tables (pole_store_t *self)
                       "CREATE TEMP TABLE territory (name TEXT PRIMARY KEY,"
                       " departement INTEGER NOT NULL);"
                       "CREATE TEMP TABLE state_name (name TEXT PRIMARY KEY,"
-                      " terminal INTEGER NOT NULL, running INTEGER NOT NULL);",
+                      " terminal INTEGER NOT NULL, running INTEGER NOT NULL);"
+                      "CREATE TEMP TABLE expected (state TEXT NOT NULL,"
+                      " event TEXT NOT NULL, PRIMARY KEY (state, event));",
                       NULL, NULL, NULL)
         != SQLITE_OK)
         return -1;
@@ -359,6 +428,30 @@ s_create_temp_tables (pole_store_t *self)
         sqlite3_reset (stmt);
     }
     sqlite3_finalize (stmt);
+    //  What is expected next in each state: the events the workflow table
+    //  accepts there, but the ones that are always possible
+    if (rc == 0
+        && sqlite3_prepare_v2 (self->db,
+                               "INSERT OR IGNORE INTO temp.expected"
+                               " VALUES (?1, ?2)",
+                               -1, &stmt, NULL)
+               == SQLITE_OK) {
+        size_t count;
+        const pole_transition_t *rows = pole_workflow_transitions (&count);
+        for (size_t i = 0; i < count && rc == 0; i++) {
+            if (rows[i].from == POLE_S_NONE || rows[i].event == POLE_E_NOTE
+                || rows[i].event == POLE_E_ADD_COFUNDING)
+                continue;
+            sqlite3_bind_text (stmt, 1, pole_state_name (rows[i].from), -1,
+                               SQLITE_STATIC);
+            sqlite3_bind_text (stmt, 2, pole_event_name (rows[i].event), -1,
+                               SQLITE_STATIC);
+            if (sqlite3_step (stmt) != SQLITE_DONE)
+                rc = -1;
+            sqlite3_reset (stmt);
+        }
+        sqlite3_finalize (stmt);
+    }
     return rc;
 }
 
@@ -961,4 +1054,76 @@ void *
 pole_store_handle (pole_store_t *self)
 {
     return self->db;
+}
+
+int
+pole_store_outbox_add (pole_store_t *self, const char *id, int64_t seq,
+                       const char *coordinator, const char *channel,
+                       const char *address, bool digest, int64_t next_at_ms)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_OUTBOX_ADD];
+    sqlite3_bind_text (stmt, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 2, coordinator, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 3, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, address, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 5, digest ? "digest" : "immediate", -1,
+                       SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, next_at_ms);
+    sqlite3_bind_int64 (stmt, 7, seq);
+    if (s_step_done (self, ST_OUTBOX_ADD))
+        return -1;
+    return sqlite3_changes (self->db) == 1 ? 0 : -1;
+}
+
+char *
+pole_store_event_json (pole_store_t *self, int64_t seq)
+{
+    sqlite3_bind_int64 (self->stmt[ST_EVENT_JSON], 3, seq);
+    return s_json_row (self, ST_EVENT_JSON);
+}
+
+char *
+pole_store_outbox_json (pole_store_t *self, const char *state)
+{
+    s_bind_text (self->stmt[ST_OUTBOX_LIST], 1, state);
+    return s_json_row (self, ST_OUTBOX_LIST);
+}
+
+int
+pole_store_outbox_retry (pole_store_t *self, const char *id, int64_t now_ms)
+{
+    stmt_id_t which = id ? ST_OUTBOX_RETRY_ID : ST_OUTBOX_RETRY_DEAD;
+    sqlite3_stmt *stmt = self->stmt[which];
+    if (id) {
+        sqlite3_bind_text (stmt, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (stmt, 2, now_ms);
+    }
+    else
+        sqlite3_bind_int64 (stmt, 1, now_ms);
+    if (s_step_done (self, which))
+        return -1;
+    return sqlite3_changes (self->db);
+}
+
+const char *
+pole_store_path (pole_store_t *self)
+{
+    return self->path;
+}
+
+void
+pole_store_json_fields (pole_store_t *self, const char *json, char **pays,
+                        char **to, char **event)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_JSON_FIELDS];
+    sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC);
+    *pays = *to = *event = NULL;
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        char **out[] = {pays, to, event};
+        for (int i = 0; i < 3; i++)
+            if (sqlite3_column_text (stmt, i))
+                *out[i] = strdup ((const char *) sqlite3_column_text (stmt, i));
+    }
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
 }

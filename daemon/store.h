@@ -26,7 +26,7 @@ extern "C" {
 typedef struct _pole_store_t pole_store_t;
 
 /*  The schema version this build writes (PRAGMA user_version).           */
-#define POLE_STORE_SCHEMA_VERSION 2
+#define POLE_STORE_SCHEMA_VERSION 3
 
 /*  Open (creating if needed) the database at `path`: WAL mode,
     synchronous=FULL, foreign keys on, schema migrated to the current
@@ -110,6 +110,36 @@ int64_t pole_store_count (pole_store_t *self, const char *table);
     error.                                                                 */
 int pole_store_rebuild_check (pole_store_t *self, char *diff,
                               size_t diff_size);
+
+/*  The outbox (docs/NOTIFY.md). add: one notification of the event `seq`
+    for a coordinator, due at next_at_ms (Unix ms), written in the caller's
+    transaction; its payload is built from the event and the dossier.      */
+int pole_store_outbox_add (pole_store_t *self, const char *id, int64_t seq,
+                           const char *coordinator, const char *channel,
+                           const char *address, bool digest,
+                           int64_t next_at_ms);
+
+/*  The live-stream JSON of the event `seq` (the notification without id
+    and coordinator). The string is the caller's; NULL on error.           */
+char *pole_store_event_json (pole_store_t *self, int64_t seq);
+
+/*  Read pays, to and event out of a notification's JSON (each the
+    caller's, NULL when absent).                                           */
+void pole_store_json_fields (pole_store_t *self, const char *json,
+                             char **pays, char **to, char **event);
+
+/*  The outbox as a JSON array, optionally only rows in `state`.           */
+char *pole_store_outbox_json (pole_store_t *self, const char *state);
+
+/*  Queue again one notification (by id; not one already pending) or, with
+    id NULL, every dead one: pending, no attempt, due now. Returns the
+    number of rows queued, or -1.                                          */
+int pole_store_outbox_retry (pole_store_t *self, const char *id,
+                             int64_t now_ms);
+
+/*  The database file's path (the delivery worker opens its own
+    connection on it).                                                     */
+const char *pole_store_path (pole_store_t *self);
 
 /*  The underlying handle, for tests only.                                */
 void *pole_store_handle (pole_store_t *self);

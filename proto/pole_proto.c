@@ -35,7 +35,8 @@
 //  Command names, indexed by pole_command_t. Case matters: the grammar
 //  uses %s"..." (case-sensitive strings).
 static const char *s_command_names [POLE_CMD_COUNT] = {
-    "PING", "OPEN", "EVENT", "SHOW", "LIST", "HISTORY", "REPORT"
+    "PING", "OPEN", "EVENT", "SHOW", "LIST", "HISTORY", "REPORT", "OUTBOX",
+    "RETRY"
 };
 
 //  Frames of the body that come before the fields, per command. A command
@@ -50,7 +51,9 @@ static const struct {
     [POLE_CMD_SHOW]    = { 4, false },
     [POLE_CMD_LIST]    = { 3, true  },
     [POLE_CMD_HISTORY] = { 4, false },
-    [POLE_CMD_REPORT]  = { 3, false }
+    [POLE_CMD_REPORT]  = { 3, false },
+    [POLE_CMD_OUTBOX]  = { 3, true  },
+    [POLE_CMD_RETRY]   = { 5, false }
 };
 
 //  Longest key (grammar: %x61-7A *31(...)), event name and error code
@@ -253,6 +256,33 @@ s_key_valid (const unsigned char *data, size_t size)
     return true;
 }
 
+//  target = "--dead" / 1*32(DIGIT / "-"): what RETRY queues again, every
+//  dead notification or the one of that id (SEQ-K, NOTIFY.md)
+
+static bool
+s_target_valid (s_view_t view)
+{
+    if (s_view_is (view, POLE_RETRY_DEAD))
+        return true;
+    if (view.size < 1 || view.size > POLE_PROTO_MAX_NOTIFICATION_ID)
+        return false;
+    for (size_t index = 0; index < view.size; index++) {
+        unsigned char byte = view.data [index];
+        if (!((byte >= '0' && byte <= '9') || byte == '-'))
+            return false;
+    }
+    return true;
+}
+
+//  True if the command takes an actor as frame 4
+
+static bool
+s_has_actor (pole_command_t command)
+{
+    return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT
+        || command == POLE_CMD_RETRY;
+}
+
 //  True if the command name can be quoted in a reason: short printable
 //  ASCII. Anything else is not echoed back to the client.
 
@@ -272,9 +302,8 @@ s_frame_name (pole_command_t command, size_t index)
         case 1:  return "signature";
         case 2:  return "command";
         case 3:  return "request id";
-        case 4:  return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT
-                      ? "actor": "dossier id";
-        case 5:  return "dossier id";
+        case 4:  return s_has_actor (command)? "actor": "dossier id";
+        case 5:  return command == POLE_CMD_RETRY? "target": "dossier id";
         case 6:  return "expected version";
         case 7:  return "event name";
         default: return "field";
@@ -308,6 +337,22 @@ bool
 pole_command_is_mutating (pole_command_t command)
 {
     return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT;
+}
+
+bool
+pole_command_is_write (pole_command_t command)
+{
+    return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT
+        || command == POLE_CMD_RETRY;
+}
+
+bool
+pole_retry_target_valid (const char *target)
+{
+    if (!target)
+        return false;
+    s_view_t view = { (const unsigned char *) target, strlen (target) };
+    return s_target_valid (view);
 }
 
 
@@ -397,6 +442,7 @@ pole_request_destroy (pole_request_t **self_p)
         free (self->request_id);
         free (self->actor);
         free (self->event);
+        free (self->target);
         //  The fields are owned by a decoded request; pole_field_t says
         //  const because the engine only borrows them
         for (size_t index = 0; index < self->field_count; index++) {
@@ -469,6 +515,12 @@ s_decode_fields (pole_request_t *self, const s_view_t *views, size_t first,
                       "pays only", number, key);
             return POLE_ERR_BAD_REQUEST;
         }
+        if (self->command == POLE_CMD_OUTBOX && strcmp (key, "state") != 0) {
+            s_reason (reason, reason_size,
+                      "frame %zu (filter %s): the only OUTBOX filter is "
+                      "state", number, key);
+            return POLE_ERR_BAD_REQUEST;
+        }
         for (size_t other = 0; other < self->field_count; other++)
             if (strcmp (self->fields [other].key, key) == 0) {
                 s_reason (reason, reason_size,
@@ -510,8 +562,9 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
                   name, count, fixed);
         return POLE_ERR_BAD_REQUEST;
     }
-    //  Frame 4: the actor (OPEN, EVENT) or the dossier id (SHOW, HISTORY)
-    if (self->command == POLE_CMD_OPEN || self->command == POLE_CMD_EVENT) {
+    //  Frame 4: the actor (OPEN, EVENT, RETRY) or the dossier id (SHOW,
+    //  HISTORY)
+    if (s_has_actor (self->command)) {
         if (!s_actor_valid (views [3])) {
             s_reason (reason, reason_size,
                       "frame 4 (actor) is not 1 to %d bytes of UTF-8 "
@@ -555,6 +608,18 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
         }
         self->event = s_strndup (views [6].data, views [6].size);
         if (!self->event)
+            goto out_of_memory;
+    }
+    if (self->command == POLE_CMD_RETRY) {
+        if (!s_target_valid (views [4])) {
+            s_reason (reason, reason_size,
+                      "frame 5 (target) is neither %s nor a notification id "
+                      "(1 to %d of 0-9 and -)", POLE_RETRY_DEAD,
+                      POLE_PROTO_MAX_NOTIFICATION_ID);
+            return POLE_ERR_BAD_REQUEST;
+        }
+        self->target = s_strndup (views [4].data, views [4].size);
+        if (!self->target)
             goto out_of_memory;
     }
     if (s_shape [self->command].fields)
@@ -710,6 +775,10 @@ pole_request_encode (const pole_request_t *req)
                 s_add_text (msg, number);
             }
             s_add_text (msg, req->event);
+            break;
+        case POLE_CMD_RETRY:
+            s_add_text (msg, req->actor);
+            s_add_text (msg, req->target);
             break;
         case POLE_CMD_SHOW:
         case POLE_CMD_HISTORY:

@@ -11,6 +11,7 @@
 #ifndef POLE_CONFIG_H_INCLUDED
 #define POLE_CONFIG_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pole/engine.h"
@@ -20,6 +21,51 @@ extern "C" {
 #endif
 
 typedef struct _pole_config_t pole_config_t;
+
+/*  A coordinator to notify (docs/NOTIFY.md). Strings belong to the config.
+    An empty filter matches everything; all given filters must match.      */
+typedef enum {
+    POLE_CHANNEL_EMAIL = 0,
+    POLE_CHANNEL_WEBHOOK,
+    POLE_CHANNEL_COMMAND
+} pole_channel_kind_t;
+
+typedef struct {
+    char *name;
+    pole_channel_kind_t channel;
+    char *address;              /* e-mail address, URL or program path     */
+    char *secret;               /* webhook HMAC key, else NULL             */
+    bool digest;                /* delivery = "digest"                     */
+    char **pays;                /* canonical territory names               */
+    size_t pays_count;
+    int *departements;
+    size_t departement_count;
+    char **events;
+    size_t event_count;
+    char **holders;
+    size_t holder_count;
+} pole_coordinator_t;
+
+/*  The notify group and the coordinators.                                */
+typedef struct {
+    char *pub_endpoint;         /* live stream; "" = none                  */
+    int max_attempts;
+    int backoff_initial_ms;
+    int backoff_max_ms;
+    int keep_delivered_days;
+    int digest_hour;            /* UTC hour of the daily digest            */
+    int digest_every_s;         /* > 0: digests every N seconds instead
+                                   (tests, demos)                          */
+    int webhook_timeout_ms;
+    int command_timeout_ms;
+    char *smtp_url;
+    char *smtp_from;
+    bool smtp_starttls;
+    char *smtp_username;
+    char *smtp_password;
+    pole_coordinator_t *coordinators;
+    size_t coordinator_count;
+} pole_notify_config_t;
 
 /*  Load and validate `path`. Returns the configuration, or NULL with a
     message "FILE:LINE: reason" (or "FILE: reason" where no line applies)
@@ -49,6 +95,12 @@ int pole_config_batch_max (pole_config_t *self);
 /*  The role of an actor: "cres", "region" or "admin" when roles.* names
     it, else "holder" (DOMAIN.md, Roles).                                  */
 const char *pole_config_role (pole_config_t *self, const char *actor);
+
+/*  The notification settings and the coordinators.                       */
+const pole_notify_config_t *pole_config_notify (pole_config_t *self);
+
+/*  Override notify.pub_endpoint (poled -p).                              */
+void pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint);
 
 /*  The path the configuration was read from.                             */
 const char *pole_config_path (pole_config_t *self);

@@ -32,8 +32,14 @@ typedef enum {
     POLE_CMD_LIST,
     POLE_CMD_HISTORY,
     POLE_CMD_REPORT,
+    POLE_CMD_OUTBOX,
+    POLE_CMD_RETRY,
     POLE_CMD_COUNT
 } pole_command_t;
+
+/*  The target of RETRY that re-queues every dead notification            */
+#define POLE_RETRY_DEAD        "--dead"
+#define POLE_PROTO_MAX_NOTIFICATION_ID 32    /* bytes of 0-9 and "-"       */
 
 /*  Error codes of an ERROR reply (PROTOCOL.md, "Error codes")            */
 #define POLE_ERR_BAD_REQUEST         "BAD_REQUEST"
@@ -48,11 +54,13 @@ typedef enum {
 typedef struct {
     pole_command_t command;
     char *request_id;
-    char *actor;                /* OPEN, EVENT                             */
+    char *actor;                /* OPEN, EVENT, RETRY                      */
     int64_t dossier;            /* EVENT, SHOW, HISTORY                    */
     int64_t expected_version;   /* EVENT: -1 when not given                */
     char *event;                /* EVENT                                   */
-    pole_field_t *fields;       /* OPEN, EVENT: fields; LIST: filters      */
+    char *target;               /* RETRY: a notification id or "--dead"    */
+    pole_field_t *fields;       /* OPEN, EVENT: fields; LIST, OUTBOX:
+                                   filters                                 */
     size_t field_count;
 } pole_request_t;
 
@@ -71,7 +79,14 @@ typedef struct {
 
 const char *pole_command_name (int command);
 int pole_command_from_name (const char *name);
+/*  True for the commands whose outcome the server records by request id
+    (PROTOCOL.md section 7): OPEN and EVENT.                               */
 bool pole_command_is_mutating (pole_command_t command);
+
+/*  True for the commands that write to the store: OPEN, EVENT and RETRY.
+    RETRY writes (it re-queues notifications) but is not recorded by
+    request id: queuing a notification again is idempotent by nature.      */
+bool pole_command_is_write (pole_command_t command);
 
 /*  Decode a request body (the frames after the empty delimiter; the
     routing envelope has already been taken off). Returns 0 with *req_p
@@ -97,6 +112,10 @@ zmsg_t *pole_reply_error (const char *request_id, const char *code,
 int pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
                        size_t reason_size);
 void pole_reply_destroy (pole_reply_t **self_p);
+
+/*  True if `target` is a valid RETRY target: POLE_RETRY_DEAD or a
+    notification id, 1 to 32 of 0-9 and "-" (PROTOCOL.md section 3).       */
+bool pole_retry_target_valid (const char *target);
 
 /*  True if `text` (of `size` bytes) is valid UTF-8 without NUL.          */
 bool pole_utf8_valid (const char *text, size_t size);

@@ -100,6 +100,10 @@ s_round_trip (const pole_request_t *req, const char *const *wire)
         assert_string_equal (back->event, req->event);
     else
         assert_null (back->event);
+    if (req->target)
+        assert_string_equal (back->target, req->target);
+    else
+        assert_null (back->target);
     assert_int_equal (back->dossier, req->dossier);
     assert_int_equal (back->expected_version, req->expected_version);
     assert_int_equal (back->field_count, req->field_count);
@@ -251,6 +255,73 @@ test_report_round_trip (void **state)
                            .expected_version = -1 };
     const char *wire [] = { "POLE/1", "REPORT", "r-1", NULL };
     s_round_trip (&req, wire);
+}
+
+static void
+test_outbox_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_OUTBOX, .request_id = "ob-1",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "OUTBOX", "ob-1", NULL };
+    s_round_trip (&req, wire);
+
+    //  The state's value is the server's to check, not the codec's
+    pole_field_t filters [] = { { "state", "dead" } };
+    pole_request_t filtered = { .command = POLE_CMD_OUTBOX,
+                                .request_id = "ob-2", .expected_version = -1,
+                                .fields = filters, .field_count = 1 };
+    const char *filtered_wire [] = { "POLE/1", "OUTBOX", "ob-2", "state=dead",
+                                     NULL };
+    s_round_trip (&filtered, filtered_wire);
+}
+
+static void
+test_retry_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t req = { .command = POLE_CMD_RETRY, .request_id = "rt-1",
+                           .actor = "region", .target = "12-0",
+                           .expected_version = -1 };
+    const char *wire [] = { "POLE/1", "RETRY", "rt-1", "region", "12-0", NULL };
+    s_round_trip (&req, wire);
+
+    pole_request_t dead = { .command = POLE_CMD_RETRY, .request_id = "rt-2",
+                            .actor = "Gwénaëlle", .target = POLE_RETRY_DEAD,
+                            .expected_version = -1 };
+    const char *dead_wire [] = { "POLE/1", "RETRY", "rt-2", "Gwénaëlle",
+                                 "--dead", NULL };
+    s_round_trip (&dead, dead_wire);
+
+    //  32 bytes of id: the limit
+    char target [POLE_PROTO_MAX_NOTIFICATION_ID + 1];
+    memset (target, '9', POLE_PROTO_MAX_NOTIFICATION_ID);
+    target [POLE_PROTO_MAX_NOTIFICATION_ID] = 0;
+    target [10] = '-';
+    pole_request_t longest = { .command = POLE_CMD_RETRY, .request_id = "rt-3",
+                               .actor = "a", .target = target,
+                               .expected_version = -1 };
+    const char *longest_wire [] = { "POLE/1", "RETRY", "rt-3", "a", target,
+                                    NULL };
+    s_round_trip (&longest, longest_wire);
+}
+
+static void
+test_retry_target_valid (void **state)
+{
+    (void) state;
+    assert_true (pole_retry_target_valid ("--dead"));
+    assert_true (pole_retry_target_valid ("12-0"));
+    assert_true (pole_retry_target_valid ("7"));
+    assert_true (pole_retry_target_valid ("12345678901234567890123456789012"));
+    assert_false (pole_retry_target_valid ("123456789012345678901234567890123"));
+    assert_false (pole_retry_target_valid (""));
+    assert_false (pole_retry_target_valid (NULL));
+    assert_false (pole_retry_target_valid ("--DEAD"));
+    assert_false (pole_retry_target_valid ("dead"));
+    assert_false (pole_retry_target_valid ("12-0 "));
+    assert_false (pole_retry_target_valid ("12_0"));
+    assert_false (pole_retry_target_valid ("--dead-x"));
 }
 
 static void
@@ -547,6 +618,44 @@ static bad_case_t s_bad [] = {
       "state=closed", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "twice" },
     { "LIST with a bare word", { "POLE/1", "LIST", "r1", "draft", NULL }, NULL,
       POLE_ERR_BAD_REQUEST, "r1", "frame 4 (field) is not key=value" },
+
+    //  OUTBOX: state is the only filter
+    { "OUTBOX with a pays filter", { "POLE/1", "OUTBOX", "r1", "pays=Dinan",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (filter pays)" },
+    { "OUTBOX with a coordinator filter", { "POLE/1", "OUTBOX", "r1",
+      "state=dead", "coordinator=CRES", NULL }, NULL, POLE_ERR_BAD_REQUEST,
+      "r1", "frame 5 (filter coordinator): the only OUTBOX filter is state" },
+    { "OUTBOX with state twice", { "POLE/1", "OUTBOX", "r1", "state=dead",
+      "state=pending", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "twice" },
+    { "OUTBOX with a bare word", { "POLE/1", "OUTBOX", "r1", "dead", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (field) is not key=value" },
+
+    //  RETRY: actor and target
+    { "RETRY without actor", { "POLE/1", "RETRY", "r1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "RETRY request has no frame 4 (actor)" },
+    { "RETRY without target", { "POLE/1", "RETRY", "r1", "alice", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "no frame 5 (target)" },
+    { "RETRY with an empty actor", { "POLE/1", "RETRY", "r1", "", "12-0",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "RETRY with an actor not UTF-8", { "POLE/1", "RETRY", "r1", "a\xff",
+      "12-0", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (actor)" },
+    { "RETRY with an extra frame", { "POLE/1", "RETRY", "r1", "alice", "12-0",
+      "13-0", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 5" },
+    { "RETRY with an empty target", { "POLE/1", "RETRY", "r1", "alice", "",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "RETRY with a word as target", { "POLE/1", "RETRY", "r1", "alice",
+      "dead", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "RETRY with --DEAD", { "POLE/1", "RETRY", "r1", "alice", "--DEAD",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "RETRY with a target of 33 bytes", { "POLE/1", "RETRY", "r1", "alice",
+      "123456789012345678901234567890123", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "RETRY with a space in the target", { "POLE/1", "RETRY", "r1", "alice",
+      "12 0", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "RETRY with a key=value target", { "POLE/1", "RETRY", "r1", "alice",
+      "id=12-0", NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 5 (target)" },
+    { "lowercase retry", { "POLE/1", "retry", "r1", "alice", "12-0", NULL },
+      NULL, POLE_ERR_UNKNOWN_COMMAND, "r1", "frame 2" },
 };
 
 #define BAD_COUNT (sizeof (s_bad) / sizeof (s_bad [0]))
@@ -819,6 +928,21 @@ test_commands (void **state)
     assert_false (pole_command_is_mutating (POLE_CMD_LIST));
     assert_false (pole_command_is_mutating (POLE_CMD_HISTORY));
     assert_false (pole_command_is_mutating (POLE_CMD_REPORT));
+    assert_string_equal (pole_command_name (POLE_CMD_OUTBOX), "OUTBOX");
+    assert_string_equal (pole_command_name (POLE_CMD_RETRY), "RETRY");
+    //  RETRY writes but is not recorded by request id
+    assert_false (pole_command_is_mutating (POLE_CMD_OUTBOX));
+    assert_false (pole_command_is_mutating (POLE_CMD_RETRY));
+    for (int command = 0; command < POLE_CMD_COUNT; command++)
+        assert_int_equal (pole_command_is_write ((pole_command_t) command),
+                          command == POLE_CMD_OPEN
+                          || command == POLE_CMD_EVENT
+                          || command == POLE_CMD_RETRY);
+    //  The values of the first commands do not move
+    assert_int_equal (POLE_CMD_PING, 0);
+    assert_int_equal (POLE_CMD_REPORT, 6);
+    assert_int_equal (POLE_CMD_OUTBOX, 7);
+    assert_int_equal (POLE_CMD_RETRY, 8);
 }
 
 static void
@@ -839,6 +963,17 @@ test_destroy_is_safe (void **state)
     pole_request_destroy (&req);
     assert_null (req);
     pole_request_destroy (&req);        //  twice: a no-op
+    zmsg_destroy (&msg);
+
+    //  A decoded RETRY owns its target
+    const char *retry [] = { "POLE/1", "RETRY", "d2", "alice", "--dead", NULL };
+    msg = s_msg_of (retry);
+    req = s_decode_ok (msg);
+    assert_string_equal (req->actor, "alice");
+    assert_string_equal (req->target, "--dead");
+    assert_int_equal (req->field_count, 0);
+    pole_request_destroy (&req);
+    assert_null (req);
     zmsg_destroy (&msg);
 }
 
@@ -904,6 +1039,9 @@ main (void)
         cmocka_unit_test (test_list_round_trip),
         cmocka_unit_test (test_history_round_trip),
         cmocka_unit_test (test_report_round_trip),
+        cmocka_unit_test (test_outbox_round_trip),
+        cmocka_unit_test (test_retry_round_trip),
+        cmocka_unit_test (test_retry_target_valid),
         cmocka_unit_test (test_encode_rejects_bad_command),
         cmocka_unit_test (test_decode_keeps_message),
         cmocka_unit_test (test_limits_accepted),

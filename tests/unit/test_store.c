@@ -32,9 +32,25 @@ s_setup (void **state)
     snprintf (f->dir, sizeof f->dir, "/tmp/pole-test-store-XXXXXX");
     assert_non_null (mkdtemp (f->dir));
     snprintf (f->path, sizeof f->path, "%s/pole.db", f->dir);
+    //  The shipped configuration and two coordinators: everyone, and
+    //  Ille-et-Vilaine only (no delivery happens: no worker runs here)
     const char *source = getenv ("POLE_SOURCE_DIR");
-    char cfg[512], error[512];
-    snprintf (cfg, sizeof cfg, "%s/config/poled.cfg", source ? source : ".");
+    char shipped[512], cfg[400], error[512];
+    snprintf (shipped, sizeof shipped, "%s/config/poled.cfg",
+              source ? source : ".");
+    snprintf (cfg, sizeof cfg, "%s/poled.cfg", f->dir);
+    FILE *file = fopen (cfg, "w");
+    assert_non_null (file);
+    fprintf (file,
+             "@include \"%s\"\n"
+             "coordinators = (\n"
+             "  { name = \"CRES\"; channel = \"command\";"
+             " address = \"/bin/true\"; },\n"
+             "  { name = \"CD35\"; channel = \"command\";"
+             " address = \"/bin/true\"; departements = [ 35 ]; }\n"
+             ");\n",
+             shipped);
+    fclose (file);
     f->config = pole_config_load (cfg, error, sizeof error);
     if (!f->config)
         fail_msg ("config: %s", error);
@@ -201,6 +217,7 @@ test_migration_from_version_1 (void **state)
     sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
     assert_int_equal (sqlite3_exec (db,
                                     "DROP INDEX events_at;"
+                                    "DROP TABLE outbox;"
                                     "PRAGMA user_version = 1;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
@@ -209,7 +226,8 @@ test_migration_from_version_1 (void **state)
     char error[512];
     f->store = pole_store_new (f->path, error, sizeof error);
     assert_non_null (f->store);
-    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 2);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"),
+                      POLE_STORE_SCHEMA_VERSION);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_master "
                                    "WHERE name = 'events_at'"),
                       1);
@@ -464,6 +482,37 @@ test_reads_json (void **state)
     pole_reply_destroy (&reply);
 }
 
+//  Notifications are written with the event, for those who follow it, and
+//  never for a refused event
+static void
+test_outbox_rows_with_event (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "n1", 0, NULL,
+                              "pays=Rennes|holder=X|holder_type=pays"));
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "n2", 0, NULL,
+                              "pays=Brest|holder=Y|holder_type=pays"));
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM outbox"), 3);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM outbox"
+                                   " WHERE coordinator = 'CD35'"),
+                      1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM outbox"
+                                   " WHERE id = '1-1' AND dossier = 1"),
+                      1);
+    pole_reply_t *reply = s_call (
+        f, s_request (POLE_CMD_EVENT, "n3", 1, "grant_study", "amount=10"));
+    assert_false (reply->ok);
+    pole_reply_destroy (&reply);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM outbox"), 3);
+    //  The payload is the notification of NOTIFY.md
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM outbox WHERE"
+                                   " json_extract (payload, '$.departement')"
+                                   " = 35 AND json_extract (payload,"
+                                   " '$.expected_next[1]') = 'request_study'"
+                                   " AND state = 'pending'"),
+                      2);
+}
+
 //  The disk fills in the middle of a batch (max_page_count stands in for a
 //  full disk). SQLite may then roll the whole transaction back: whatever
 //  the outcome, a request is answered OK if and only if it is in the log.
@@ -510,6 +559,12 @@ test_full_disk_mid_batch (void **state)
         char query[128];
         snprintf (query, sizeof query,
                   "SELECT count(*) FROM events WHERE request_id = '%s'",
+                  reply->request_id);
+        assert_int_equal (s_scalar (f, query), reply->ok ? 1 : 0);
+        //  ... and so are its notifications (one: Lorient is not in 35)
+        snprintf (query, sizeof query,
+                  "SELECT count(*) FROM outbox o JOIN events e"
+                  " ON e.seq = o.seq WHERE e.request_id = '%s'",
                   reply->request_id);
         assert_int_equal (s_scalar (f, query), reply->ok ? 1 : 0);
         if (reply->ok)
@@ -561,6 +616,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_reads_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_disk_mid_batch, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_outbox_rows_with_event, s_setup,
                                          s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
