@@ -59,6 +59,7 @@ DB=$TMP/pole.db
 LOG=$TMP/poled.log
 EP=ipc://$TMP/poled.sock
 POLED_PID=
+RECEIVER_PIDS=()
 LOG_SHOWN=
 
 show_log() {
@@ -81,6 +82,10 @@ cleanup() {
         kill -KILL "$POLED_PID" 2>/dev/null || true
         wait "$POLED_PID" 2>/dev/null || true
     fi
+    for pid in "${RECEIVER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if (( rc != 0 )); then
         show_log
         echo "demo: FAILED (exit status $rc)" >&2
@@ -225,8 +230,62 @@ CG56="Conseil général du Morbihan"
 # ---------------------------------------------------------------------------
 step "1. Starting poled (temporary database and IPC socket in $TMP)"
 
-cp "$ROOT/config/poled.cfg" "$CFG"
-"$POLED" -c "$CFG" -e "$EP" -d "$DB" >"$LOG" 2>&1 &
+# The coordinators of DOMAIN.md, each on a real receiver on this machine:
+# the CRES by e-mail (a local SMTP server, aiosmtpd, keeping a Maildir),
+# the Région by a signed webhook (a small HTTP receiver that checks the
+# HMAC), the Département d'Ille-et-Vilaine by a command (a script that
+# appends to a file) for the Pays of the 35 only.
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+SMTP_PORT=$(free_port)
+HOOK_PORT=$(free_port)
+mkdir -p "$TMP/mail/tmp" "$TMP/mail/new" "$TMP/mail/cur"   # a Maildir
+"$PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$TMP/mail" \
+    >"$TMP/smtp.log" 2>&1 &
+RECEIVER_PIDS+=($!)
+cat >"$TMP/hook.py" <<'EOF'
+import hashlib, hmac, http.server, json, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        want = "sha256=" + hmac.new(b"demo-secret", body, hashlib.sha256).hexdigest()
+        ok = hmac.compare_digest(want, self.headers.get("X-Pole-Signature", ""))
+        n = json.loads(body)
+        with open(out, "a", encoding="utf-8") as f:
+            f.write("%s  signature %s  dossier %s (%s): %s %s -> %s\n" % (
+                n["id"], "ok" if ok else "BAD", n["dossier"], n["pays"],
+                n["event"], n["from"] or "-", n["to"]))
+        self.send_response(200 if ok else 401)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Hook).serve_forever()
+EOF
+"$PY" "$TMP/hook.py" "$HOOK_PORT" "$TMP/webhook.log" >"$TMP/hook.out" 2>&1 &
+RECEIVER_PIDS+=($!)
+cat >"$TMP/cd35.sh" <<EOF
+#!/bin/sh
+echo "\$POLE_NOTIFICATION_ID  dossier \$POLE_DOSSIER (\$POLE_PAYS): \$POLE_EVENT \${POLE_FROM:--} -> \$POLE_TO by \$POLE_ACTOR" >> "$TMP/cd35.log"
+EOF
+chmod +x "$TMP/cd35.sh"
+
+# The shipped configuration, its SMTP relay moved to the local server, and
+# the coordinators added
+sed -e "s|smtp://127.0.0.1:25|smtp://127.0.0.1:$SMTP_PORT|" \
+    "$ROOT/config/poled.cfg" >"$CFG"
+grep -q "smtp://127.0.0.1:$SMTP_PORT" "$CFG" || fail "config/poled.cfg has no smtp url to point at the demo's SMTP server"
+cat >>"$CFG" <<EOF
+
+# --- added by scripts/demo.sh: the coordinators, on local receivers
+coordinators = (
+    { name = "CRES Bretagne"; channel = "email"; address = "poles@cres-bretagne.example"; },
+    { name = "Région Bretagne, service ESS"; channel = "webhook";
+      address = "http://127.0.0.1:$HOOK_PORT/pole"; secret = "demo-secret"; },
+    { name = "Département d'Ille-et-Vilaine"; channel = "command";
+      address = "$TMP/cd35.sh"; departements = [ 35 ]; }
+);
+EOF
+"$POLED" -c "$CFG" -e "$EP" -d "$DB" -p "ipc://$TMP/pub.sock" >"$LOG" 2>&1 &
 POLED_PID=$!
 
 deadline=$(( SECONDS + 10 ))
@@ -522,7 +581,42 @@ print("  October 2010 as on the sheet: 8 poles running, 6 studies under way.")
 EOF
 
 # ---------------------------------------------------------------------------
-step "9. Stopping poled (SIGTERM)"
+step "9. The notifications the replay produced (polectl outbox), as the coordinators received them"
+deadline=$(( SECONDS + 30 ))
+until [[ $(pc outbox --state pending --json) == "[]" ]]; do
+    (( SECONDS < deadline )) || fail "notifications still pending after 30 s"
+    sleep 0.2
+done
+pc outbox --json >"$TMP/outbox.json"
+"$PY" - "$TMP/outbox.json" <<'EOF'
+import collections, json, sys
+rows = json.load(open(sys.argv[1], encoding="utf-8"))
+by = collections.Counter((r["coordinator"], r["channel"], r["state"]) for r in rows)
+for (coordinator, channel, state), n in sorted(by.items()):
+    print("  %-32s %-8s %3d %s" % (coordinator, channel, n, state))
+if any(r["state"] != "delivered" for r in rows):
+    sys.exit("demo: some notifications were not delivered")
+EOF
+echo
+echo "  The Département d'Ille-et-Vilaine (command channel), its first lines:"
+head -n 5 "$TMP/cd35.log" | sed 's/^/    /'
+echo "  The Région (signed webhook), its last lines:"
+tail -n 3 "$TMP/webhook.log" | sed 's/^/    /'
+if grep -q "signature BAD" "$TMP/webhook.log"; then
+    fail "a webhook signature did not verify"
+fi
+echo "  The CRES (e-mail), the last message received, as sent:"
+last_mail=$(ls -t "$TMP"/mail/new/* | head -n 1)
+"$PY" - "$last_mail" <<'EOF'
+import email, email.header, email.policy, sys
+message = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+print("    Subject: %s" % message["Subject"])
+for line in message.get_content().splitlines()[:26]:
+    print("    " + line)
+EOF
+
+# ---------------------------------------------------------------------------
+step "10. Stopping poled (SIGTERM)"
 kill -TERM "$POLED_PID"
 for _ in {1..100}; do
     kill -0 "$POLED_PID" 2>/dev/null || break

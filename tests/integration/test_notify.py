@@ -26,6 +26,7 @@ Waits are bounded polls (deadlines), never bare sleeps.
 """
 
 import json
+import sqlite3
 import os
 import re
 import subprocess
@@ -1196,3 +1197,53 @@ class TestSignature(NotifyCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---------------------------------------------------------------------------
+# 8. the outbox is bounded: old delivered rows are pruned, pending never
+
+class TestPrune(NotifyCase):
+
+    def test_old_delivered_pruned_pending_kept(self):
+        cmd = self.command()
+        cmd.fail(True)
+        self.start_poled([{"name": "Program", "channel": "command",
+                           "address": cmd.path}],
+                         keep_delivered_days=30, max_attempts=100)
+        p = self.poled
+        d = self.open("Pontivy", "Pontivy ESS")
+        self.send(d, "note", "text=a")
+        self.wait_outbox(lambda rows: len(rows) == 2, 10, "two rows")
+        self.assertEqual(p.stop(), 0, p.log())
+        # Age the rows behind the daemon's back: one delivered long ago,
+        # one delivered yesterday, one pending (failing) for a year
+        con = sqlite3.connect(p.database)
+        try:
+            con.execute("INSERT INTO outbox (id, seq, dossier, coordinator,"
+                        " channel, address, delivery, state, attempts,"
+                        " next_at, created_at, delivered_at, payload)"
+                        " SELECT '900-0', 900, dossier, coordinator, channel,"
+                        " address, delivery, 'delivered', 0, 0,"
+                        " '2000-01-01T00:00:00Z', '2000-01-01T00:00:00Z',"
+                        " payload FROM outbox WHERE id = '1-0'")
+            con.execute("INSERT INTO outbox (id, seq, dossier, coordinator,"
+                        " channel, address, delivery, state, attempts,"
+                        " next_at, created_at, delivered_at, payload)"
+                        " SELECT '901-0', 901, dossier, coordinator, channel,"
+                        " address, delivery, 'delivered', 0, 0,"
+                        " created_at, strftime('%Y-%m-%dT%H:%M:%SZ', 'now',"
+                        " '-1 day'), payload FROM outbox WHERE id = '1-0'")
+            con.execute("UPDATE outbox SET created_at = '2000-01-01T00:00:00Z'"
+                        " WHERE state = 'pending'")
+            con.commit()
+        finally:
+            con.close()
+        p.start()
+        # the worker prunes when it starts
+        self.wait_outbox(lambda rows: "900-0" not in [r["id"] for r in rows],
+                         10, "the old delivered row pruned")
+        ids = {r["id"]: r["state"] for r in self.outbox()}
+        self.assertEqual(ids.get("901-0"), "delivered", ids)
+        self.assertEqual(ids.get("1-0"), "pending", ids)
+        self.assertEqual(ids.get("2-0"), "pending", ids)
+        self.assertEqual(p.stop(), 0, p.log())
