@@ -2130,8 +2130,9 @@ static const s_command_t s_commands [] = {
       "  ID  STATE  ATTEMPTS  COORDINATOR  CHANNEL  DOSSIER  EVENT  LAST_ERROR\n"
       "\n'outbox retry ID' queues the notification ID (SEQ-K, e.g. 12-0) again;\n"
       "'outbox retry --dead' queues every dead one again: state pending,\n"
-      "attempts 0, due now. Prints how many were queued. An unknown ID is\n"
-      "NOT_FOUND (exit 3). The actor (-a) is who asks.\n",
+      "attempts 0, due now. Prints how many were queued (0 for an ID already\n"
+      "pending). An unknown ID is NOT_FOUND (exit 3). The actor (-a) is who\n"
+      "asks.\n",
       s_cmd_outbox },
     { NULL, NULL, NULL, NULL, NULL }
 };

@@ -323,17 +323,16 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         bool dead = streq (req->target, POLE_RETRY_DEAD);
         int queued = pole_store_outbox_retry (
             self->store, dead ? NULL : req->target, zclock_time ());
+        if (queued == -2) {
+            item->reply = s_error (req, POLE_ERR_NOT_FOUND, NULL,
+                                   "there is no notification %s",
+                                   req->target);
+            return;
+        }
         if (queued < 0) {
             item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
                                    "the store could not queue the "
                                    "notifications again");
-            return;
-        }
-        if (queued == 0 && !dead) {
-            item->reply = s_error (req, POLE_ERR_NOT_FOUND, NULL,
-                                   "there is no notification %s that is "
-                                   "not already pending",
-                                   req->target);
             return;
         }
         zsys_info ("server: %s queued %d notification(s) again",

@@ -176,6 +176,7 @@ typedef enum {
     ST_OUTBOX_RETRY_ID,
     ST_OUTBOX_RETRY_DEAD,
     ST_JSON_FIELDS,
+    ST_OUTBOX_EXISTS,
     ST_MAX
 } stmt_id_t;
 
@@ -286,6 +287,7 @@ static const char *s_sql[ST_MAX] = {
         " last_error = NULL WHERE state = 'dead'",
     [ST_JSON_FIELDS] = "SELECT json_extract (?1, '$.pays'),"
                        " json_extract (?1, '$.to'), json_extract (?1, '$.event')",
+    [ST_OUTBOX_EXISTS] = "SELECT count(*) FROM outbox WHERE id = ?1",
 };
 
 struct _pole_store_t {
@@ -1102,7 +1104,20 @@ pole_store_outbox_retry (pole_store_t *self, const char *id, int64_t now_ms)
         sqlite3_bind_int64 (stmt, 1, now_ms);
     if (s_step_done (self, which))
         return -1;
-    return sqlite3_changes (self->db);
+    int queued = sqlite3_changes (self->db);
+    if (id && queued == 0) {
+        //  Already pending (a retry of RETRY whose reply was lost) is 0;
+        //  an id that names nothing is -2
+        sqlite3_stmt *exists = self->stmt[ST_OUTBOX_EXISTS];
+        sqlite3_bind_text (exists, 1, id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step (exists) != SQLITE_ROW)
+            queued = -1;
+        else if (sqlite3_column_int (exists, 0) == 0)
+            queued = -2;
+        sqlite3_reset (exists);
+        sqlite3_clear_bindings (exists);
+    }
+    return queued;
 }
 
 const char *

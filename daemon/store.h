@@ -133,7 +133,8 @@ char *pole_store_outbox_json (pole_store_t *self, const char *state);
 
 /*  Queue again one notification (by id; not one already pending) or, with
     id NULL, every dead one: pending, no attempt, due now. Returns the
-    number of rows queued, or -1.                                          */
+    number of rows queued (0 for an id already pending), -2 for an id that
+    names no notification, or -1 on error.                                 */
 int pole_store_outbox_retry (pole_store_t *self, const char *id,
                              int64_t now_ms);
 
