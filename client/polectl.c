@@ -32,6 +32,11 @@
     each committed event as it comes, until interrupted. The stream may
     lose messages (a slow subscriber, a late one); watch is for people
     looking, not for anything that must see every event.
+
+    clock advance is not sent as CLOCK advance: that is not recorded by
+    request id, so a retry after a lost reply would advance twice. It is a
+    CLOCK get, then a CLOCK set to the time got plus N days, which a retry
+    cannot apply twice.
     =========================================================================
 */
 
@@ -112,7 +117,9 @@ enum {
     OPT_PUB_ENDPOINT,
     OPT_EVENT,
     OPT_COUNT,
-    OPT_DEAD
+    OPT_DEAD,
+    OPT_OVERDUE,
+    OPT_DAYS
 };
 
 static const struct option s_global_options [] = {
@@ -1022,8 +1029,8 @@ s_print_usage (void)
 "\n"
 "Commands:\n");
     for (const char *names [] = { "open", "send", "show", "list", "history",
-                                  "report", "watch", "outbox", "graph",
-                                  "ping", NULL },
+                                  "report", "agenda", "clock", "watch",
+                                  "outbox", "graph", "ping", NULL },
          **name = names; *name; name++) {
         const s_command_t *command = s_command_lookup (*name);
         char *line = zsys_sprintf ("%s%s%s", command->name,
@@ -1049,7 +1056,7 @@ s_print_usage (void)
 "\n"
 "Exit status:\n"
 "  0  done\n"
-"  1  refused by a rule of the workflow (REFUSED)\n"
+"  1  refused by a rule of the workflow or of the clock (REFUSED)\n"
 "  2  bad usage\n"
 "  3  unknown dossier or notification (NOT_FOUND)\n"
 "  4  conflict (CONFLICT): the dossier's version is not the one expected,\n"
@@ -1496,14 +1503,16 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
             char *argv [])
 {
     static const struct option longopts [] = {
-        { "state", required_argument, NULL, OPT_STATE },
-        { "pays",  required_argument, NULL, OPT_PAYS },
-        { "json",  no_argument,       NULL, OPT_JSON },
-        { "help",  no_argument,       NULL, 'h' },
+        { "state",   required_argument, NULL, OPT_STATE },
+        { "pays",    required_argument, NULL, OPT_PAYS },
+        { "overdue", no_argument,       NULL, OPT_OVERDUE },
+        { "json",    no_argument,       NULL, OPT_JSON },
+        { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     const char *state = NULL;
     const char *pays = NULL;
+    bool overdue = false;
     bool as_json = false;
     int c;
     while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
@@ -1519,6 +1528,9 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
                     return s_usage_error (self->name,
                                           "list: --pays given twice");
                 pays = optarg;
+                break;
+            case OPT_OVERDUE:
+                overdue = true;
                 break;
             case OPT_JSON:
                 as_json = true;
@@ -1541,7 +1553,7 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
         return s_usage_error (self->name, "list: the value of --pays %s",
                               s_value_problem (pays));
 
-    pole_field_t filters [2];
+    pole_field_t filters [3];
     size_t filter_count = 0;
     if (state) {
         filters [filter_count].key = "state";
@@ -1550,6 +1562,10 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
     if (pays) {
         filters [filter_count].key = "pays";
         filters [filter_count++].value = pays;
+    }
+    if (overdue) {
+        filters [filter_count].key = "overdue";
+        filters [filter_count++].value = POLE_LIST_OVERDUE;
     }
     pole_request_t request = {
         .command = POLE_CMD_LIST,
@@ -1653,6 +1669,255 @@ s_cmd_ping (const s_command_t *self, s_options_t *opts, int argc,
         else
             printf ("%s\n", reply->frames [0]);
     }
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  clock: the daemon's time; clock set, clock advance: move the simulated
+//  clock
+
+//  Check a CLOCK reply: "TIME KIND", the time UTC YYYY-MM-DDTHH:MM:SSZ,
+//  the kind simulated or real. Returns 0 with the time in *seconds (if
+//  asked), else an exit status once reported.
+
+static int
+s_clock_reply (const pole_reply_t *reply, int64_t *seconds)
+{
+    if (reply->frame_count < 2)
+        return s_malformed ("%zu payload frames where 2 (time, kind) were "
+                            "expected", reply->frame_count);
+    int64_t time;
+    if (strlen (reply->frames [0]) != 20
+    ||  pole_proto_time_parse (reply->frames [0], &time) != 0)
+        return s_malformed ("the time is not YYYY-MM-DDTHH:MM:SSZ");
+    if (!streq (reply->frames [1], "simulated")
+    &&  !streq (reply->frames [1], "real"))
+        return s_malformed ("the clock is neither simulated nor real");
+    if (seconds)
+        *seconds = time;
+    return 0;
+}
+
+//  Send one CLOCK request; returns 0 with the reply checked, or an exit
+//  status once reported.
+
+static int
+s_clock_call (s_options_t *opts, const char *op, const char *value,
+              pole_reply_t **reply_p, int64_t *seconds)
+{
+    pole_request_t request = {
+        .command = POLE_CMD_CLOCK,
+        .actor = opts->actor,
+        .target = (char *) op,
+        .value = (char *) value,
+        .expected_version = -1
+    };
+    int rc = s_call (opts, &request, reply_p);
+    if (rc == 0) {
+        rc = s_clock_reply (*reply_p, seconds);
+        if (rc)
+            pole_reply_destroy (reply_p);
+    }
+    return rc;
+}
+
+static int
+s_cmd_clock (const s_command_t *self, s_options_t *opts, int argc,
+             char *argv [])
+{
+    static const struct option longopts [] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        if (c == 'h') {
+            s_print_command_help (self);
+            return POLECTL_EXIT_DONE;
+        }
+        return POLECTL_EXIT_USAGE;
+    }
+    char **args = argv + optind;
+    int arg_count = argc - optind;
+    const char *op = POLE_CLOCK_GET;
+    const char *value = "";
+    int64_t days = 0;
+    if (arg_count > 0) {
+        if (streq (args [0], "set")) {
+            op = POLE_CLOCK_SET;
+            if (arg_count < 2)
+                return s_usage_error (self->name, "clock set: missing date "
+                                      "(YYYY-MM-DD)");
+            int64_t seconds;
+            value = args [1];
+            if (pole_proto_time_parse (value, &seconds) != 0)
+                return s_usage_error (self->name, "clock set: '%s' is not a "
+                                      "date YYYY-MM-DD (or a time "
+                                      "YYYY-MM-DDTHH:MM:SSZ, UTC)", value);
+        }
+        else
+        if (streq (args [0], "advance")) {
+            op = POLE_CLOCK_ADVANCE;
+            if (arg_count < 2)
+                return s_usage_error (self->name, "clock advance: missing "
+                                      "number of days");
+            if (s_parse_number (args [1], POLE_CLOCK_MAX_DAYS, &days)
+            ||  days == 0)
+                return s_usage_error (self->name, "clock advance: the number "
+                                      "of days must be from 1 to %d, not "
+                                      "'%s'", POLE_CLOCK_MAX_DAYS, args [1]);
+        }
+        else
+            return s_usage_error (self->name, "clock: unexpected argument "
+                                  "'%s' (set DATE or advance DAYS)", args [0]);
+        if (arg_count > 2)
+            return s_usage_error (self->name, "clock %s: unexpected argument "
+                                  "'%s'", args [0], args [2]);
+    }
+    if (s_check_actor (opts))
+        return POLECTL_EXIT_USAGE;
+
+    pole_reply_t *reply = NULL;
+    char target [32];
+    if (streq (op, POLE_CLOCK_ADVANCE)) {
+        //  Get, then set: a set resent after a lost reply cannot move the
+        //  clock twice, as an advance would. Both carry the run's request
+        //  id; each has a socket of its own, so their replies cannot mix.
+        int64_t now;
+        int rc = s_clock_call (opts, POLE_CLOCK_GET, "", &reply, &now);
+        if (rc)
+            return rc;
+        pole_reply_destroy (&reply);
+        if (pole_proto_time_format (now + days * 86400, target,
+                                    sizeof target) != 0)
+            return s_usage_error (self->name, "clock advance: %" PRId64
+                                  " days from now is past the year 9999",
+                                  days);
+        op = POLE_CLOCK_SET;
+        value = target;
+    }
+    int rc = s_clock_call (opts, op, value, &reply, NULL);
+    if (rc == 0)
+        printf ("%s  %s\n", reply->frames [0], reply->frames [1]);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  agenda: what falls due, and what is overdue
+
+#define S_AGENDA_COLUMNS 6
+
+//  The text of one cell of the agenda: the due date without its time, the
+//  others as they come, one line. The caller frees.
+
+static char *
+s_agenda_cell (const json_t *row, int column)
+{
+    static const char *columns [S_AGENDA_COLUMNS] = {
+        "due", "dossier", "pays", "kind", "year", "state"
+    };
+    char *text = s_one_line (s_cell (row, columns [column]));
+    int64_t seconds;
+    if (column == 0 && text && strlen (text) == 20
+    &&  pole_proto_time_parse (text, &seconds) == 0)
+        text [10] = 0;              //  YYYY-MM-DD
+    return text;
+}
+
+//  agenda: one line per timer, "DUE  DOSSIER  PAYS  KIND  YEAR  STATE",
+//  aligned; the last column is not padded
+
+static int
+s_print_agenda (const json_t *rows)
+{
+    if (!json_is_array (rows))
+        return s_malformed ("the agenda is not a JSON array");
+    //  Numbers are right-aligned
+    static const bool right [S_AGENDA_COLUMNS] = {
+        false, true, false, false, true, false
+    };
+    size_t width [S_AGENDA_COLUMNS] = { 0 };
+    size_t index;
+    const json_t *row;
+    json_array_foreach (rows, index, row) {
+        if (!json_is_object (row))
+            return s_malformed ("an entry of the agenda is not a JSON object");
+        for (int column = 0; column < S_AGENDA_COLUMNS - 1; column++) {
+            char *text = s_agenda_cell (row, column);
+            size_t used = text? s_display_width (text): 0;
+            if (used > width [column])
+                width [column] = used;
+            free (text);
+        }
+    }
+    json_array_foreach (rows, index, row) {
+        for (int column = 0; column < S_AGENDA_COLUMNS; column++) {
+            char *text = s_agenda_cell (row, column);
+            if (column > 0)
+                printf ("  ");
+            if (column == S_AGENDA_COLUMNS - 1)
+                printf ("%s\n", text? text: "-");
+            else
+                s_print_padded (text? text: "-", width [column],
+                                right [column]);
+            free (text);
+        }
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+#define POLECTL_AGENDA_DEFAULT_DAYS 90
+
+static int
+s_cmd_agenda (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    static const struct option longopts [] = {
+        { "days", required_argument, NULL, OPT_DAYS },
+        { "json", no_argument,       NULL, OPT_JSON },
+        { "help", no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int64_t days = -1;
+    bool as_json = false;
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_DAYS:
+                if (days >= 0)
+                    return s_usage_error (self->name,
+                                          "agenda: --days given twice");
+                if (s_parse_number (optarg, POLE_AGENDA_MAX_DAYS, &days))
+                    return s_usage_error (self->name, "agenda: --days must be "
+                                          "a number from 0 to %d, not '%s'",
+                                          POLE_AGENDA_MAX_DAYS, optarg);
+                break;
+            case OPT_JSON:
+                as_json = true;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "agenda: unexpected argument '%s'",
+                              argv [optind]);
+    pole_request_t request = {
+        .command = POLE_CMD_AGENDA,
+        .days = days < 0? POLECTL_AGENDA_DEFAULT_DAYS: days,
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    int rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, s_print_agenda);
     pole_reply_destroy (&reply);
     return rc;
 }
@@ -2071,13 +2336,17 @@ static const s_command_t s_commands [] = {
       "  --json      the daemon's JSON object as received\n"
       "  -h, --help  print this help\n",
       s_cmd_show },
-    { "list", "[--state S] [--pays P] [--json]",
+    { "list", "[--state S] [--pays P] [--overdue] [--json]",
       "list the dossiers, by id: ID STATE PAYS HOLDER",
       "Options:\n"
       "  --state S   only the dossiers in state S\n"
       "  --pays P    only the dossiers of Pays P\n"
+      "  --overdue   only the dossiers with an overdue obligation (a study\n"
+      "              or an annual report past its due date)\n"
       "  --json      the daemon's JSON array as received\n"
-      "  -h, --help  print this help\n",
+      "  -h, --help  print this help\n"
+      "\nThe filters combine: --overdue --pays dinan lists the dossier of\n"
+      "Dinan if it is overdue.\n",
       s_cmd_list },
     { "history", "ID [--json]",
       "print the events of a dossier, oldest first",
@@ -2092,6 +2361,35 @@ static const s_command_t s_commands [] = {
       "              by département and by Pays)\n"
       "  -h, --help  print this help\n",
       s_cmd_report },
+    { "agenda", "[--days N] [--json]",
+      "print what falls due soon, and what is overdue",
+      "Options:\n"
+      "  --days N    the horizon, in days from now: 0 to 3650 (default 90;\n"
+      "              0: only what is due or overdue now)\n"
+      "  --json      the daemon's JSON array as received\n"
+      "  -h, --help  print this help\n"
+      "\nOne line per obligation of the programme calendar, by due date:\n"
+      "  DUE  DOSSIER  PAYS  KIND  YEAR  STATE\n"
+      "DUE is the day (UTC); KIND is study_reminder, study_deadline,\n"
+      "year_end, report_reminder or report_due; YEAR is the funding year of\n"
+      "a yearly obligation (- for the study's); STATE is armed, waiting or\n"
+      "overdue. See docs/CALENDAR.md.\n",
+      s_cmd_agenda },
+    { "clock", "[set DATE | advance DAYS]",
+      "print the daemon's time; move the simulated clock",
+      "Options:\n"
+      "  -h, --help  print this help\n"
+      "\n'polectl clock' prints the daemon's time and its clock:\n"
+      "  YYYY-MM-DDTHH:MM:SSZ  simulated|real\n"
+      "'clock set DATE' moves the simulated clock to DATE (YYYY-MM-DD, that\n"
+      "day at 00:00 UTC, or a time YYYY-MM-DDTHH:MM:SSZ); 'clock advance\n"
+      "DAYS' moves it forward by DAYS days (1 to 36500). Both print the new\n"
+      "time in the same form. The clock never moves back, and only the\n"
+      "simulated clock moves: otherwise the daemon refuses with rule clock\n"
+      "(exit 1). 'advance' reads the time, then sets it to that time plus\n"
+      "DAYS, so that a retry cannot advance twice. The actor (-a) is who\n"
+      "asks.\n",
+      s_cmd_clock },
     { "graph", "[--markdown]",
       "print the workflow as Graphviz DOT (or Markdown); needs no daemon",
       "Options:\n"

@@ -187,9 +187,7 @@ s_expected_next (s_buf_t *buf, int state)
         const pole_transition_t *row = &table [index];
         if ((int) row->from != state)
             continue;
-        if (row->event == POLE_E_NOTE || row->event == POLE_E_ADD_COFUNDING)
-            continue;
-        if (row->event == POLE_E_REOPEN)
+        if (!pole_workflow_is_expected_next (row->event))
             continue;
         //  start_next_year has two rows (guards); name it once
         if (seen [row->event])

@@ -56,6 +56,7 @@ struct _pole_config_t {
     pole_territory_t *territories;  //  owned, and so are their names
     size_t territory_count;         //  entries allocated (freed by destroy)
     pole_notify_config_t notify;    //  notify.*, coordinators (owned)
+    pole_calendar_config_t calendar;    //  calendar.*
     char **role_actors;             //  roles.*: actor names, owned
     const char **role_names;        //  ... and the role of each (static)
     size_t role_count;
@@ -880,6 +881,69 @@ s_notify_free (pole_notify_config_t *notify)
 
 
 //  --------------------------------------------------------------------------
+//  calendar = { clock, study_deadline_months, study_reminder_days,
+//               year_months, report_due_days, report_reminder_days }
+
+static int
+s_read_calendar (pole_config_t *self, s_reader_t *reader,
+                 const config_setting_t *group)
+{
+    if (s_expect_group (reader, group, "calendar"))
+        return -1;
+    pole_calendar_config_t *calendar = &self->calendar;
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (group, index);
+        const char *name = config_setting_name (setting);
+        int rc;
+        if (s_streq (name, "clock")) {
+            const char *value = config_setting_type (setting)
+                                    == CONFIG_TYPE_STRING
+                              ? config_setting_get_string (setting)
+                              : NULL;
+            if (value && strcmp (value, "real") == 0)
+                calendar->simulated = false, rc = 0;
+            else
+            if (value && strcmp (value, "simulated") == 0)
+                calendar->simulated = true, rc = 0;
+            else
+                rc = s_fail (reader, setting,
+                             "calendar.clock must be \"real\" or "
+                             "\"simulated\"");
+        }
+        else
+        if (s_streq (name, "study_deadline_months"))
+            rc = s_get_int (reader, setting, "calendar.study_deadline_months",
+                            1, 120, &calendar->study_deadline_months);
+        else
+        if (s_streq (name, "study_reminder_days"))
+            rc = s_get_int (reader, setting, "calendar.study_reminder_days",
+                            0, 365, &calendar->study_reminder_days);
+        else
+        if (s_streq (name, "year_months"))
+            rc = s_get_int (reader, setting, "calendar.year_months", 1, 120,
+                            &calendar->year_months);
+        else
+        if (s_streq (name, "report_due_days"))
+            rc = s_get_int (reader, setting, "calendar.report_due_days", 0,
+                            365, &calendar->report_due_days);
+        else
+        if (s_streq (name, "report_reminder_days"))
+            rc = s_get_int (reader, setting, "calendar.report_reminder_days",
+                            0, 365, &calendar->report_reminder_days);
+        else
+            rc = s_unknown (reader, setting, "calendar",
+                            "clock, study_deadline_months, "
+                            "study_reminder_days, year_months, "
+                            "report_due_days, report_reminder_days");
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  The top level: daemon, programme and territories, in any order. Each
 //  part is read in the order of the file so that the first error reported
 //  is the first one an administrator reading top-down would meet.
@@ -911,6 +975,9 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
         if (s_streq (name, "notify"))
             rc = s_read_notify (self, reader, setting);
         else
+        if (s_streq (name, "calendar"))
+            rc = s_read_calendar (self, reader, setting);
+        else
         if (s_streq (name, "coordinators")) {
             rc = have_territories
                ? s_read_coordinators (self, reader, setting)
@@ -919,8 +986,8 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
         }
         else
             rc = s_unknown (reader, setting, NULL,
-                            "daemon, programme, territories, roles, notify "
-                            "and coordinators");
+                            "daemon, programme, territories, roles, notify, "
+                            "coordinators and calendar");
         if (rc)
             return -1;
     }
@@ -960,6 +1027,12 @@ pole_config_load (const char *path, char *error, size_t error_size)
     self->path = strdup (path);
     self->endpoint = strdup (S_DEFAULT_ENDPOINT);
     self->database = strdup (S_DEFAULT_DATABASE);
+    //  Calendar defaults: see docs/CALENDAR.md
+    self->calendar.study_deadline_months = 12;
+    self->calendar.study_reminder_days = 30;
+    self->calendar.year_months = 12;
+    self->calendar.report_due_days = 30;
+    self->calendar.report_reminder_days = 30;
     //  Notification defaults: see docs/NOTIFY.md
     pole_notify_config_t *notify = &self->notify;
     //  No live stream unless configured: two daemons on one host must not
@@ -1102,4 +1175,10 @@ pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint)
         free (self->notify.pub_endpoint);
         self->notify.pub_endpoint = copy;
     }
+}
+
+const pole_calendar_config_t *
+pole_config_calendar (pole_config_t *self)
+{
+    return self ? &self->calendar : NULL;
 }

@@ -254,7 +254,10 @@ s_refuse_transition (pole_state_t state, pole_event_t event,
     pole_event_t events [POLE_E_COUNT];
     size_t allowed = 0;
     for (size_t index = 0; index < count; index++) {
-        if (table [index].from != state)
+        //  The calendar's own events are not for the reader to send
+        if (table [index].from != state
+        ||  table [index].event == POLE_E_REMINDER
+        ||  table [index].event == POLE_E_OVERDUE)
             continue;
         bool listed = false;
         for (size_t seen = 0; seen < allowed; seen++)
@@ -712,6 +715,14 @@ pole_engine_decide (const pole_dossier_t *dossier, pole_event_t event,
         return s_refuse (out, "unknown_event",
                          "event number %d is not an event of the workflow",
                          number);
+
+    //  The calendar's notices are its own: no client may send them, so
+    //  that a reminder in the history always means the calendar spoke
+    if ((event == POLE_E_REMINDER || event == POLE_E_OVERDUE)
+    &&  (!ctx->role || strcmp (ctx->role, "calendar") != 0))
+        return s_refuse (out, "calendar_only",
+            "the event %s is sent by the programme calendar only, not by a "
+            "person or a script", pole_event_name (event));
 
     const pole_transition_t *row =
         s_find_transition (dossier->state, event, params);

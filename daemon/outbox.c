@@ -17,6 +17,7 @@
 #include "outbox.h"
 
 #include "channel.h"
+#include "clock.h"
 
 #include <curl/curl.h>
 #include <sqlite3.h>
@@ -364,7 +365,7 @@ s_deliver_due (s_worker_t *self, int64_t now_ms)
             int rc = s_send (self, row, &row->notice, 1, row->payload, error,
                              sizeof error);
             s_record (self, row->id, row->attempts, rc, error,
-                      zclock_time ());
+                      pole_clock_now_ms ());
             if (rc)
                 zhashx_insert (blocked, key, (void *) 1);
             tried++;
@@ -422,7 +423,7 @@ s_deliver_digests (s_worker_t *self, int64_t now_ms)
             for (s_row_t *row = (s_row_t *) zlist_first (rows); row;
                  row = (s_row_t *) zlist_next (rows))
                 s_record (self, row->id, row->attempts, rc, error,
-                          zclock_time ());
+                          pole_clock_now_ms ());
             sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
             free (notices);
         }
@@ -515,16 +516,16 @@ s_worker_actor (zsock_t *pipe, void *args)
     zpoller_set_nonstop (poller, true);
     int64_t last_prune = 0;
     while (true) {
-        int64_t now = zclock_time ();
+        int64_t now = pole_clock_now_ms ();
         //  Deliver until nothing more is due now (a pass takes 64 rows)
         while (s_deliver_due (self, now) == 64)
-            now = zclock_time ();
+            now = pole_clock_now_ms ();
         s_deliver_digests (self, now);
         if (now - last_prune > 3600000) {
             s_prune (self, now);
             last_prune = now;
         }
-        int wait = s_wait_ms (self, zclock_time ());
+        int wait = s_wait_ms (self, pole_clock_now_ms ());
         if (wait == 0)
             wait = 10;  //  a row that failed again just now: breathe
         zsock_t *which = (zsock_t *) zpoller_wait (poller, wait);

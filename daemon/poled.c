@@ -6,6 +6,7 @@
     =========================================================================
 */
 
+#include "clock.h"
 #include "outbox.h"
 #include "pole/config.h"
 #include "pole/pole.h"
@@ -112,6 +113,18 @@ main (int argc, char *argv[])
         zsys_error ("%s", error);
         pole_config_destroy (&config);
         return 1;
+    }
+    //  The one clock: real, or simulated from the offset the database keeps
+    bool simulated = pole_config_calendar (config)->simulated;
+    int64_t offset = 0;
+    if (simulated
+        && pole_store_setting_get (store, "clock_offset_ms", &offset) < 0)
+        offset = 0;
+    pole_clock_configure (simulated, offset);
+    if (simulated) {
+        char now[32];
+        pole_clock_format (pole_clock_now_ms (), now, sizeof now);
+        zsys_info ("the clock is simulated: it reads %s", now);
     }
     if (pole_store_set_territories (store, pole_config_params (config))) {
         zsys_error ("cannot load the territories into the store");

@@ -15,6 +15,8 @@
 
 #include "server.h"
 
+#include "calendar.h"
+#include "clock.h"
 #include "outbox.h"
 #include "pole/pole.h"
 #include "pole/proto.h"
@@ -31,6 +33,7 @@ struct _pole_server_t {
     bool verbose;
     uint64_t batches;           //  for the shutdown summary
     uint64_t requests;
+    int calendar_timer;         //  the zloop timer of the next due date, or 0
 };
 
 //  One request of a batch while it is being handled.
@@ -57,16 +60,14 @@ s_item_destroy (s_item_t **item_p)
     *item_p = NULL;
 }
 
-//  UTC time of the event, ISO 8601. One clock for the whole daemon.
+//  UTC time of the event, ISO 8601, from the daemon's one clock.
 static void
-s_now (char *buffer, size_t size, time_t *now_p)
+s_now (char *buffer, size_t size, int64_t *now_ms_p)
 {
-    time_t now = time (NULL);
-    struct tm tm;
-    gmtime_r (&now, &tm);
-    strftime (buffer, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (now_p)
-        *now_p = now;
+    int64_t now = pole_clock_now_ms ();
+    pole_clock_format (now, buffer, size);
+    if (now_ms_p)
+        *now_ms_p = now;
 }
 
 //  A digest of the whole request body: a retry must be the same request,
@@ -106,8 +107,9 @@ s_error (const pole_request_t *req, const char *code, const char *rule,
 //  *record when the outcome is a decision that a retry must get again.
 //  Returns NULL on a store failure (the caller rolls the savepoint back).
 static zmsg_t *
-s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
-                    int64_t *seq_p, int *notified_p)
+s_decide_and_write (pole_server_t *self, pole_request_t *req,
+                    const char *role, bool *record, int64_t *seq_p,
+                    int *notified_p)
 {
     const pole_params_t *params = pole_config_params (self->config);
     pole_dossier_t dossier;
@@ -146,7 +148,7 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
     //  The one rule that needs other dossiers: read the count here so that
     //  the engine stays pure
     pole_context_t ctx = {0};
-    ctx.role = pole_config_role (self->config, req->actor);
+    ctx.role = role;
     const char *pays = NULL;
     if (event == POLE_E_OPEN) {
         const pole_territory_t *territory = pole_pays_lookup (
@@ -162,11 +164,12 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
             return NULL;
     }
     char at[32];
-    time_t now;
-    s_now (at, sizeof at, &now);
+    int64_t now_ms;
+    s_now (at, sizeof at, &now_ms);
     pole_decision_t decision;
     if (pole_engine_decide (&dossier, (pole_event_t) event, req->fields,
-                            req->field_count, params, &ctx, now, &decision)) {
+                            req->field_count, params, &ctx,
+                            (time_t) (now_ms / 1000), &decision)) {
         if (self->verbose)
             zsys_info ("server: %s refused by rule %s: %s",
                        req->request_id, decision.rule, decision.message);
@@ -183,6 +186,7 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
             fields[i].value = decision.pays;
     }
     pole_state_t from = dossier.state;
+    pole_dossier_t before = dossier;
     pole_engine_apply (&dossier, (pole_event_t) event, fields, count,
                        decision.to);
     int rc = event == POLE_E_OPEN
@@ -198,9 +202,14 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req, bool *record,
         return NULL;
     //  The transactional outbox: the notifications commit with the event
     int notified = pole_outbox_enqueue (self->store, self->config, &dossier,
-                                        pole_event_name (event), seq,
-                                        (int64_t) now * 1000);
+                                        pole_event_name (event), seq, now_ms);
     if (notified < 0)
+        return NULL;
+    //  ... and so do the timers it arms or settles
+    if (pole_calendar_on_event (self->store,
+                                pole_config_calendar (self->config), &before,
+                                &dossier, (pole_event_t) event, fields, count,
+                                now_ms, at))
         return NULL;
     *seq_p = seq;
     *notified_p = notified;
@@ -252,8 +261,9 @@ s_apply_mutation (pole_server_t *self, s_item_t *item)
         bool record = false;
         int64_t seq = 0;
         int notified = 0;
-        zmsg_t *reply
-            = s_decide_and_write (self, req, &record, &seq, &notified);
+        zmsg_t *reply = s_decide_and_write (
+            self, req, pole_config_role (self->config, req->actor), &record,
+            &seq, &notified);
         if (reply && record) {
             zframe_t *encoded = zmsg_encode (reply);
             char at[32];
@@ -278,6 +288,83 @@ s_apply_mutation (pole_server_t *self, s_item_t *item)
     zstr_free (&digest);
     zstr_free (&known_digest);
     zframe_destroy (&known_reply);
+}
+
+static void s_fire_timers (pole_server_t *self);
+static void s_schedule (pole_server_t *self);
+
+//  CLOCK: read the daemon's time, or move the simulated clock forward. A
+//  move is kept in the database (a restart keeps the date), then every
+//  timer it made due fires before the answer, so that the client sees the
+//  calendar's work done.
+static void
+s_answer_clock (pole_server_t *self, s_item_t *item)
+{
+    pole_request_t *req = item->req;
+    if (!streq (req->target, POLE_CLOCK_GET)) {
+        int64_t target = 0;
+        if (!pole_clock_is_simulated ()) {
+            item->reply = s_error (req, POLE_ERR_REFUSED, "clock",
+                                   "the clock is real: only a daemon "
+                                   "configured with calendar.clock = "
+                                   "\"simulated\" can be moved");
+            return;
+        }
+        if (streq (req->target, POLE_CLOCK_ADVANCE))
+            target = pole_clock_now_ms () + req->days * 86400000;
+        else if (pole_clock_parse (req->value, &target)) {
+            item->reply = s_error (req, POLE_ERR_BAD_REQUEST, NULL,
+                                   "'%s' is not a date of the calendar",
+                                   req->value);
+            return;
+        }
+        //  Time never runs backwards: a fresh simulated clock (never
+        //  moved) may go to any date after the last recorded event; after
+        //  that, only forward. A set to the target applied last is a
+        //  resend after a lost reply: answered, not refused.
+        int64_t last = pole_store_last_event_ms (self->store);
+        int64_t last_target = 0;
+        int moved = pole_store_setting_get (self->store, "clock_last_target_ms",
+                                            &last_target);
+        bool resend = moved == 0 && target == last_target
+                      && streq (req->target, POLE_CLOCK_SET);
+        if (!resend
+            && (target < last
+                || (moved == 0 && target < pole_clock_now_ms ()))) {
+            char when[32];
+            pole_clock_format (target < last ? last : pole_clock_now_ms (),
+                               when, sizeof when);
+            item->reply = s_error (
+                req, POLE_ERR_REFUSED, "clock",
+                "time never runs backwards: %s %s",
+                target < last ? "the last event was recorded at"
+                              : "the clock already reads",
+                when);
+            return;
+        }
+        if (!resend) {
+            pole_clock_set (target);
+            if (pole_store_setting_put (self->store, "clock_last_target_ms",
+                                        target))
+                zsys_error ("server: the clock's last move could not be "
+                            "saved");
+        }
+        if (pole_store_setting_put (self->store, "clock_offset_ms",
+                                    pole_clock_offset ()))
+            zsys_error ("server: the simulated clock's offset could not be "
+                        "saved: a restart would lose the date");
+        char now[32];
+        pole_clock_format (pole_clock_now_ms (), now, sizeof now);
+        zsys_info ("server: %s moved the simulated clock to %s", req->actor,
+                   now);
+        s_fire_timers (self);
+        s_schedule (self);
+    }
+    char now[32];
+    pole_clock_format (pole_clock_now_ms (), now, sizeof now);
+    const char *frames[]
+        = {now, pole_clock_is_simulated () ? "simulated" : "real"};
+    item->reply = pole_reply_ok (req->request_id, frames, 2);
 }
 
 //  Answer a read. Runs after the batch's commit, so it sees it.
@@ -317,6 +404,13 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         json = pole_store_outbox_json (self->store, state);
         break;
     }
+    case POLE_CMD_AGENDA:
+        json = pole_store_agenda_json (
+            self->store, pole_clock_now_ms () + req->days * 86400000);
+        break;
+    case POLE_CMD_CLOCK:
+        s_answer_clock (self, item);
+        return;
     case POLE_CMD_RETRY: {
         //  One UPDATE, durable on its own (synchronous=FULL); queuing a
         //  notification again is idempotent, so it is not recorded
@@ -367,7 +461,11 @@ s_answer_read (pole_server_t *self, s_item_t *item)
             }
             pays = territory->name;
         }
-        json = pole_store_list_json (self->store, state, pays, params);
+        bool overdue
+            = pole_fields_get (req->fields, req->field_count, "overdue")
+              != NULL;
+        json = pole_store_list_json (self->store, state, pays, overdue,
+                                     params);
         break;
     }
     default:
@@ -530,6 +628,9 @@ pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
         }
     if (notified)
         pole_outbox_kick (self->outbox);
+    //  The batch may have armed or settled timers
+    if (mutations)
+        s_schedule (self);
 
     //  Phase 3: the reads, which see what was just committed; then the
     //  replies, in arrival order
@@ -579,6 +680,138 @@ s_on_router (zloop_t *loop, zsock_t *router, void *arg)
     zlist_destroy (&replies);
     zlist_destroy (&requests);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The calendar: due timers fire through the same path as a client's
+//  event, one transaction per pass, each timer in its own savepoint; its
+//  new state and the event it sends commit together, so that a crash
+//  before the commit fires it again after the restart, and never twice.
+
+#define S_TIMERS_PER_PASS 64
+
+static void
+s_fire_timers (pole_server_t *self)
+{
+    //  Bounded: a clock moved years ahead opens year after year, each
+    //  arming the next; a pass handles what is due, and passes repeat
+    for (int pass = 0; pass < 100; pass++) {
+        pole_timer_t timers[S_TIMERS_PER_PASS];
+        int count = pole_store_timers_due (self->store, pole_clock_now_ms (),
+                                           timers, S_TIMERS_PER_PASS);
+        if (count <= 0 || pole_store_begin (self->store))
+            return;
+        zlist_t *published = zlist_new ();
+        bool notified = false;
+        for (int i = 0; i < count; i++) {
+            pole_timer_t *timer = &timers[i];
+            pole_dossier_t dossier;
+            if (pole_store_savepoint (self->store))
+                break;
+            bool ok = pole_store_dossier_load (self->store, timer->dossier,
+                                               &dossier)
+                      == 0;
+            pole_calendar_action_t action;
+            if (ok) {
+                pole_calendar_decide (timer, &dossier, &action);
+                char at[32];
+                s_now (at, sizeof at, NULL);
+                ok = pole_store_timer_set_state (self->store, timer->id,
+                                                 action.timer_state, at)
+                     == 0;
+            }
+            if (ok && action.event != POLE_E_COUNT) {
+                //  The calendar is an actor of its own, with its own role;
+                //  the request id makes the event once-only
+                char request_id[48];
+                snprintf (request_id, sizeof request_id,
+                          "calendar-%" PRId64 "-%s", timer->id,
+                          action.timer_state);
+                pole_request_t req
+                    = {.command = POLE_CMD_EVENT,
+                       .request_id = request_id,
+                       .actor = (char *) "calendar",
+                       .dossier = timer->dossier,
+                       .expected_version = -1,
+                       .event = (char *) pole_event_name (action.event),
+                       .fields = action.fields,
+                       .field_count = action.field_count};
+                bool record;
+                int64_t seq = 0;
+                int written = 0;
+                zmsg_t *reply = s_decide_and_write (self, &req, "calendar",
+                                                    &record, &seq, &written);
+                ok = reply != NULL;
+                if (reply && !s_reply_is_ok (reply))
+                    zsys_warning ("calendar: timer %" PRId64 " (%s) of "
+                                  "dossier %" PRId64 ": %s refused",
+                                  timer->id, timer->kind, timer->dossier,
+                                  req.event);
+                else if (reply) {
+                    zsys_info ("calendar: dossier %" PRId64 ": %s (%s)",
+                               timer->dossier, req.event, timer->kind);
+                    zlist_append (published, (void *) (intptr_t) seq);
+                    notified = notified || written > 0;
+                }
+                zmsg_destroy (&reply);
+            }
+            if (ok)
+                pole_store_release (self->store);
+            else {
+                pole_store_rollback_savepoint (self->store);
+                zsys_error ("calendar: timer %" PRId64 " could not fire; it "
+                            "will be tried again",
+                            timer->id);
+            }
+        }
+        bool committed = pole_store_in_transaction (self->store)
+                         && pole_store_commit (self->store) == 0;
+        pole_store_rollback (self->store);
+        if (committed) {
+            for (void *seq = zlist_first (published); seq;
+                 seq = zlist_next (published))
+                s_publish (self, (int64_t) (intptr_t) seq);
+            if (notified)
+                pole_outbox_kick (self->outbox);
+        }
+        zlist_destroy (&published);
+        if (!committed || count < S_TIMERS_PER_PASS)
+            return;
+    }
+}
+
+static int
+s_on_calendar (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    pole_server_t *self = (pole_server_t *) arg;
+    self->calendar_timer = 0;
+    s_fire_timers (self);
+    s_schedule (self);
+    return 0;
+}
+
+//  One zloop timer, for the next due date only. Capped at an hour, so that
+//  a real clock changed under the daemon (or a suspended machine) is
+//  caught up within the hour.
+static void
+s_schedule (pole_server_t *self)
+{
+    if (self->calendar_timer) {
+        zloop_timer_end (self->loop, self->calendar_timer);
+        self->calendar_timer = 0;
+    }
+    int64_t next = pole_store_timer_next (self->store);
+    if (next < 0)
+        return;
+    int64_t delay = next - pole_clock_now_ms ();
+    if (delay < 1)
+        delay = 1;
+    if (delay > 3600000)
+        delay = 3600000;
+    self->calendar_timer
+        = zloop_timer (self->loop, (size_t) delay, 1, s_on_calendar, self);
 }
 
 //  A signal that lands between zloop's check of zsys_interrupted and its
@@ -657,6 +890,9 @@ pole_server_destroy (pole_server_t **self_p)
 int
 pole_server_run (pole_server_t *self)
 {
+    //  What fell due while the daemon was down fires now, once, late
+    s_fire_timers (self);
+    s_schedule (self);
     //  zloop_start returns when a signal set zsys_interrupted; handlers
     //  run to completion, so the batch in hand is committed first
     zloop_start (self->loop);

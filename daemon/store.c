@@ -97,6 +97,22 @@ static const char *s_migrations[] = {
     "  payload TEXT NOT NULL CHECK (json_valid (payload))) WITHOUT ROWID;"
     "CREATE INDEX outbox_due ON outbox (state, next_at);"
     "CREATE INDEX outbox_order ON outbox (coordinator, dossier, seq);",
+    /* 4: the programme calendar (docs/CALENDAR.md) and daemon settings    */
+    "CREATE TABLE timers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  dossier INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  year INTEGER,"
+    "  due_at INTEGER NOT NULL,"
+    "  deadline_at INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('armed', 'waiting', 'fired',"
+    "    'overdue', 'settled', 'cancelled')),"
+    "  created_at TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE INDEX timers_due ON timers (state, due_at);"
+    "CREATE INDEX timers_dossier ON timers (dossier, kind, year);"
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+    "  WITHOUT ROWID;",
 };
 #define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -118,6 +134,9 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     "   WHERE (d.reports_filed >> (value - 1)) & 1)),"                       \
     " 'mode', d.mode, 'pole_name', d.pole_name, 'host', d.host,"             \
     " 'cofunding_eur', d.cofunding_eur,"                                     \
+    " 'overdue', json (CASE WHEN EXISTS (SELECT 1 FROM timers o"             \
+    "   WHERE o.dossier = d.id AND o.state = 'overdue')"                      \
+    "   THEN 'true' ELSE 'false' END),"                                       \
     " 'opened_at', d.opened_at, 'updated_at', d.updated_at)"
 
 #define DOSSIER_FROM                                                         \
@@ -177,6 +196,18 @@ typedef enum {
     ST_OUTBOX_RETRY_DEAD,
     ST_JSON_FIELDS,
     ST_OUTBOX_EXISTS,
+    ST_TIMER_ARM,
+    ST_TIMER_SETTLE,
+    ST_TIMER_CANCEL_ALL,
+    ST_TIMER_REARM_WAITING,
+    ST_TIMER_FIND,
+    ST_TIMER_DUE,
+    ST_TIMER_SET_STATE,
+    ST_TIMER_NEXT,
+    ST_AGENDA,
+    ST_SETTING_GET,
+    ST_SETTING_PUT,
+    ST_LAST_EVENT_AT,
     ST_MAX
 } stmt_id_t;
 
@@ -216,7 +247,10 @@ static const char *s_sql[ST_MAX] = {
     [ST_SHOW] = "SELECT " DOSSIER_JSON DOSSIER_FROM " WHERE d.id = ?2",
     [ST_LIST] = "SELECT json_group_array (json (obj)) FROM (SELECT " DOSSIER_JSON
                 " AS obj" DOSSIER_FROM " WHERE (?2 IS NULL OR d.state = ?2)"
-                " AND (?3 IS NULL OR d.pays = ?3) ORDER BY d.id)",
+                " AND (?3 IS NULL OR d.pays = ?3)"
+                " AND (?4 IS NULL OR EXISTS (SELECT 1 FROM timers o"
+                "   WHERE o.dossier = d.id AND o.state = 'overdue'))"
+                " ORDER BY d.id)",
     [ST_HISTORY] =
         "SELECT json_group_array (json (obj)) FROM (SELECT json_patch ("
         " json_object ('seq', e.seq, 'dossier', e.dossier, 'event', e.event,"
@@ -288,6 +322,45 @@ static const char *s_sql[ST_MAX] = {
     [ST_JSON_FIELDS] = "SELECT json_extract (?1, '$.pays'),"
                        " json_extract (?1, '$.to'), json_extract (?1, '$.event')",
     [ST_OUTBOX_EXISTS] = "SELECT count(*) FROM outbox WHERE id = ?1",
+    [ST_TIMER_ARM] = "INSERT INTO timers (dossier, kind, year, due_at,"
+                     " deadline_at, state, created_at, updated_at) VALUES"
+                     " (?1, ?2, nullif (?3, 0), ?4, ?5, 'armed', ?6, ?6)",
+    //  Open timers are those still armed, waiting or overdue
+    [ST_TIMER_SETTLE] = "UPDATE timers SET state = ?4, updated_at = ?5"
+                        " WHERE dossier = ?1 AND kind = ?2"
+                        " AND (?3 = 0 OR year = ?3)"
+                        " AND state IN ('armed', 'waiting', 'overdue')",
+    [ST_TIMER_CANCEL_ALL] = "UPDATE timers SET state = 'cancelled',"
+                            " updated_at = ?2 WHERE dossier = ?1"
+                            " AND state IN ('armed', 'waiting', 'overdue')",
+    [ST_TIMER_REARM_WAITING] = "UPDATE timers SET state = 'armed',"
+                               " due_at = ?3, updated_at = ?4"
+                               " WHERE dossier = ?1 AND kind = 'year_end'"
+                               " AND year = ?2 AND state = 'waiting'",
+    [ST_TIMER_FIND] = "SELECT deadline_at FROM timers WHERE dossier = ?1"
+                      " AND kind = ?2 AND ifnull (year, 0) = ?3"
+                      " ORDER BY id DESC LIMIT 1",
+    [ST_TIMER_DUE] = "SELECT id, dossier, kind, ifnull (year, 0), due_at,"
+                     " deadline_at FROM timers WHERE state = 'armed'"
+                     " AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+    [ST_TIMER_SET_STATE] = "UPDATE timers SET state = ?2, updated_at = ?3"
+                           " WHERE id = ?1",
+    [ST_TIMER_NEXT] = "SELECT min (due_at) FROM timers WHERE state = 'armed'",
+    [ST_AGENDA] =
+        "SELECT json_group_array (json_object ('dossier', dossier,"
+        " 'pays', pays, 'kind', kind, 'year', year,"
+        " 'due', strftime ('%Y-%m-%dT%H:%M:%SZ', due / 1000, 'unixepoch'),"
+        " 'state', state)) FROM (SELECT t.dossier, d.pays, t.kind, t.year,"
+        " CASE WHEN t.kind IN ('study_deadline', 'report_due')"
+        "   THEN t.deadline_at ELSE t.due_at END AS due, t.state"
+        " FROM timers t JOIN dossiers d ON d.id = t.dossier"
+        " WHERE (t.state IN ('armed', 'waiting') AND t.due_at <= ?1)"
+        " OR t.state = 'overdue' ORDER BY due, t.id)",
+    [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+    [ST_LAST_EVENT_AT] = "SELECT CAST (strftime ('%s', max (at)) AS INTEGER)"
+                         " * 1000 FROM events",
+    [ST_SETTING_PUT] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
+                       " ON CONFLICT (key) DO UPDATE SET value = ?2",
 };
 
 struct _pole_store_t {
@@ -431,7 +504,7 @@ s_create_temp_tables (pole_store_t *self)
     }
     sqlite3_finalize (stmt);
     //  What is expected next in each state: the events the workflow table
-    //  accepts there, but the ones that are always possible
+    //  accepts there that a person is expected to send
     if (rc == 0
         && sqlite3_prepare_v2 (self->db,
                                "INSERT OR IGNORE INTO temp.expected"
@@ -441,8 +514,8 @@ s_create_temp_tables (pole_store_t *self)
         size_t count;
         const pole_transition_t *rows = pole_workflow_transitions (&count);
         for (size_t i = 0; i < count && rc == 0; i++) {
-            if (rows[i].from == POLE_S_NONE || rows[i].event == POLE_E_NOTE
-                || rows[i].event == POLE_E_ADD_COFUNDING)
+            if (rows[i].from == POLE_S_NONE
+                || !pole_workflow_is_expected_next (rows[i].event))
                 continue;
             sqlite3_bind_text (stmt, 1, pole_state_name (rows[i].from), -1,
                                SQLITE_STATIC);
@@ -869,12 +942,14 @@ pole_store_show_json (pole_store_t *self, int64_t id,
 
 char *
 pole_store_list_json (pole_store_t *self, const char *state, const char *pays,
-                      const pole_params_t *params)
+                      bool overdue, const pole_params_t *params)
 {
     sqlite3_stmt *stmt = self->stmt[ST_LIST];
     sqlite3_bind_int64 (stmt, 1, params->post_eur_per_year);
     s_bind_text (stmt, 2, state);
     s_bind_text (stmt, 3, pays);
+    if (overdue)
+        sqlite3_bind_int (stmt, 4, 1);
     return s_json_row (self, ST_LIST);
 }
 
@@ -1141,4 +1216,166 @@ pole_store_json_fields (pole_store_t *self, const char *json, char **pays,
     }
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
+}
+
+//  --------------------------------------------------------------------------
+//  The calendar's timers (docs/CALENDAR.md)
+
+int
+pole_store_timer_arm (pole_store_t *self, int64_t dossier, const char *kind,
+                      int year, int64_t due_at, int64_t deadline_at,
+                      const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_ARM];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_text (stmt, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, year);
+    sqlite3_bind_int64 (stmt, 4, due_at);
+    sqlite3_bind_int64 (stmt, 5, deadline_at);
+    sqlite3_bind_text (stmt, 6, at, -1, SQLITE_TRANSIENT);
+    return s_step_done (self, ST_TIMER_ARM);
+}
+
+int
+pole_store_timer_settle (pole_store_t *self, int64_t dossier,
+                         const char *kind, int year, const char *state,
+                         const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_SETTLE];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_text (stmt, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, year);
+    sqlite3_bind_text (stmt, 4, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 5, at, -1, SQLITE_TRANSIENT);
+    if (s_step_done (self, ST_TIMER_SETTLE))
+        return -1;
+    return sqlite3_changes (self->db);
+}
+
+int
+pole_store_timer_cancel_all (pole_store_t *self, int64_t dossier,
+                             const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_CANCEL_ALL];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_text (stmt, 2, at, -1, SQLITE_TRANSIENT);
+    return s_step_done (self, ST_TIMER_CANCEL_ALL);
+}
+
+int
+pole_store_timer_rearm_waiting (pole_store_t *self, int64_t dossier, int year,
+                                int64_t due_at, const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_REARM_WAITING];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_int (stmt, 2, year);
+    sqlite3_bind_int64 (stmt, 3, due_at);
+    sqlite3_bind_text (stmt, 4, at, -1, SQLITE_TRANSIENT);
+    if (s_step_done (self, ST_TIMER_REARM_WAITING))
+        return -1;
+    return sqlite3_changes (self->db);
+}
+
+int
+pole_store_timer_find (pole_store_t *self, int64_t dossier, const char *kind,
+                       int year, int64_t *due_at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_FIND];
+    sqlite3_bind_int64 (stmt, 1, dossier);
+    sqlite3_bind_text (stmt, 2, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, year);
+    int rc = sqlite3_step (stmt);
+    int result = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW)
+        *due_at = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return result;
+}
+
+int
+pole_store_timers_due (pole_store_t *self, int64_t now_ms, pole_timer_t *out,
+                       int max)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_DUE];
+    sqlite3_bind_int64 (stmt, 1, now_ms);
+    sqlite3_bind_int (stmt, 2, max);
+    int count = 0;
+    int rc;
+    while (count < max && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        pole_timer_t *timer = &out[count++];
+        timer->id = sqlite3_column_int64 (stmt, 0);
+        timer->dossier = sqlite3_column_int64 (stmt, 1);
+        s_copy_column (stmt, 2, timer->kind, sizeof timer->kind);
+        timer->year = sqlite3_column_int (stmt, 3);
+        timer->due_at = sqlite3_column_int64 (stmt, 4);
+        timer->deadline_at = sqlite3_column_int64 (stmt, 5);
+    }
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return count;
+}
+
+int
+pole_store_timer_set_state (pole_store_t *self, int64_t id, const char *state,
+                            const char *at)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_SET_STATE];
+    sqlite3_bind_int64 (stmt, 1, id);
+    sqlite3_bind_text (stmt, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, at, -1, SQLITE_TRANSIENT);
+    return s_step_done (self, ST_TIMER_SET_STATE);
+}
+
+int64_t
+pole_store_timer_next (pole_store_t *self)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_TIMER_NEXT];
+    int64_t next = -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW
+        && sqlite3_column_type (stmt, 0) != SQLITE_NULL)
+        next = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return next;
+}
+
+char *
+pole_store_agenda_json (pole_store_t *self, int64_t until_ms)
+{
+    sqlite3_bind_int64 (self->stmt[ST_AGENDA], 1, until_ms);
+    return s_json_row (self, ST_AGENDA);
+}
+
+int
+pole_store_setting_get (pole_store_t *self, const char *key, int64_t *value)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_SETTING_GET];
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    int result = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+    if (rc == SQLITE_ROW)
+        *value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return result;
+}
+
+int
+pole_store_setting_put (pole_store_t *self, const char *key, int64_t value)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_SETTING_PUT];
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, value);
+    return s_step_done (self, ST_SETTING_PUT);
+}
+
+int64_t
+pole_store_last_event_ms (pole_store_t *self)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_LAST_EVENT_AT];
+    int64_t last = 0;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        last = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return last;
 }

@@ -26,7 +26,7 @@ extern "C" {
 typedef struct _pole_store_t pole_store_t;
 
 /*  The schema version this build writes (PRAGMA user_version).           */
-#define POLE_STORE_SCHEMA_VERSION 3
+#define POLE_STORE_SCHEMA_VERSION 4
 
 /*  Open (creating if needed) the database at `path`: WAL mode,
     synchronous=FULL, foreign keys on, schema migrated to the current
@@ -97,7 +97,8 @@ int pole_store_request_save (pole_store_t *self, const char *request_id,
 char *pole_store_show_json (pole_store_t *self, int64_t id,
                             const pole_params_t *params);
 char *pole_store_list_json (pole_store_t *self, const char *state,
-                            const char *pays, const pole_params_t *params);
+                            const char *pays, bool overdue,
+                            const pole_params_t *params);
 char *pole_store_history_json (pole_store_t *self, int64_t id);
 char *pole_store_report_json (pole_store_t *self, const pole_params_t *params);
 
@@ -141,6 +142,57 @@ int pole_store_outbox_retry (pole_store_t *self, const char *id,
 /*  The database file's path (the delivery worker opens its own
     connection on it).                                                     */
 const char *pole_store_path (pole_store_t *self);
+
+/*  The calendar's timers (docs/CALENDAR.md). Times are ms since the epoch
+    on poled's clock; `at` is the text time of the change. year 0 = none
+    (settle: any year). All run in the caller's transaction.               */
+typedef struct {
+    int64_t id;
+    int64_t dossier;
+    char kind[32];
+    int year;
+    int64_t due_at;
+    int64_t deadline_at;        /* the obligation's date                   */
+} pole_timer_t;
+
+int pole_store_timer_arm (pole_store_t *self, int64_t dossier,
+                          const char *kind, int year, int64_t due_at,
+                          int64_t deadline_at, const char *at);
+/*  Open timers (armed, waiting, overdue) of that kind -> `state`. Returns
+    how many, or -1.                                                       */
+int pole_store_timer_settle (pole_store_t *self, int64_t dossier,
+                             const char *kind, int year, const char *state,
+                             const char *at);
+int pole_store_timer_cancel_all (pole_store_t *self, int64_t dossier,
+                                 const char *at);
+/*  A waiting year_end of `year` armed again, due at `due_at`. Returns how
+    many (0 or 1), or -1.                                                  */
+int pole_store_timer_rearm_waiting (pole_store_t *self, int64_t dossier,
+                                    int year, int64_t due_at, const char *at);
+/*  The obligation date (deadline_at) of the latest timer of that kind and
+    year: 0, 1 if none, -1 on error.                                       */
+int pole_store_timer_find (pole_store_t *self, int64_t dossier,
+                           const char *kind, int year, int64_t *due_at);
+/*  Up to `max` armed timers due at now_ms, oldest first. Returns count.   */
+int pole_store_timers_due (pole_store_t *self, int64_t now_ms,
+                           pole_timer_t *out, int max);
+int pole_store_timer_set_state (pole_store_t *self, int64_t id,
+                                const char *state, const char *at);
+/*  The earliest due time of an armed timer, or -1 if none.               */
+int64_t pole_store_timer_next (pole_store_t *self);
+/*  Open obligations due by until_ms, and every overdue one (AGENDA).      */
+char *pole_store_agenda_json (pole_store_t *self, int64_t until_ms);
+
+/*  The time of the last recorded event, in ms (0 if none): a simulated
+    clock may not be moved before it.                                      */
+int64_t pole_store_last_event_ms (pole_store_t *self);
+
+/*  Daemon settings kept in the database (the simulated clock's offset).
+    get: 0, 1 if unset, -1 on error.                                       */
+int pole_store_setting_get (pole_store_t *self, const char *key,
+                            int64_t *value);
+int pole_store_setting_put (pole_store_t *self, const char *key,
+                            int64_t value);
 
 /*  The underlying handle, for tests only.                                */
 void *pole_store_handle (pole_store_t *self);

@@ -39,6 +39,8 @@ static const pole_transition_t s_transitions [] = {
     { POLE_S_DRAFT,           POLE_E_REQUEST_STUDY,      POLE_S_STUDY_REQUESTED, POLE_G_NONE },
     { POLE_S_DRAFT,           POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_DRAFT,           POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_DRAFT,           POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_DRAFT,           POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_DRAFT,           POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
 
     //  CRES support for the holder stays possible until the study is granted
@@ -47,27 +49,37 @@ static const pole_transition_t s_transitions [] = {
     { POLE_S_STUDY_REQUESTED, POLE_E_DECLINE_STUDY,      POLE_S_STUDY_DECLINED,  POLE_G_NONE },
     { POLE_S_STUDY_REQUESTED, POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_REQUESTED, POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_REQUESTED, POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_REQUESTED, POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_REQUESTED, POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
 
     { POLE_S_STUDY_FUNDED,    POLE_E_DELIVER_STUDY,      POLE_S_STUDY_DELIVERED, POLE_G_NONE },
     { POLE_S_STUDY_FUNDED,    POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_FUNDED,    POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_FUNDED,    POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_FUNDED,    POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_FUNDED,    POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
 
     { POLE_S_STUDY_DELIVERED, POLE_E_VALIDATE,           POLE_S_VALIDATED,       POLE_G_NONE },
     { POLE_S_STUDY_DELIVERED, POLE_E_REJECT,             POLE_S_NOT_VALIDATED,   POLE_G_NONE },
     { POLE_S_STUDY_DELIVERED, POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_DELIVERED, POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_DELIVERED, POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_STUDY_DELIVERED, POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_STUDY_DELIVERED, POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
 
     { POLE_S_VALIDATED,       POLE_E_CREATE_POLE,        POLE_S_POLE_CREATED,    POLE_G_NONE },
     { POLE_S_VALIDATED,       POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_VALIDATED,       POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_VALIDATED,       POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_VALIDATED,       POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_VALIDATED,       POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
 
     { POLE_S_POLE_CREATED,    POLE_E_REQUEST_POSTS,      POLE_S_POSTS_REQUESTED, POLE_G_NONE },
     { POLE_S_POLE_CREATED,    POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_POLE_CREATED,    POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_POLE_CREATED,    POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_POLE_CREATED,    POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_POLE_CREATED,    POLE_E_WITHDRAW,           POLE_S_WITHDRAWN,       POLE_G_NONE },
     { POLE_S_POLE_CREATED,    POLE_E_CLOSE,              POLE_S_CLOSED,          POLE_G_NONE },
 
@@ -76,6 +88,8 @@ static const pole_transition_t s_transitions [] = {
     { POLE_S_POSTS_REQUESTED, POLE_E_DECLINE_POSTS,      POLE_S_POLE_CREATED,    POLE_G_NONE },
     { POLE_S_POSTS_REQUESTED, POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_POSTS_REQUESTED, POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_POSTS_REQUESTED, POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_POSTS_REQUESTED, POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
 
     //  The funded years: funding_years (1..3) in the configuration says
     //  which start_next_year row applies
@@ -84,6 +98,8 @@ static const pole_transition_t s_transitions [] = {
     { POLE_S_FUNDING_YEAR_1,  POLE_E_START_NEXT_YEAR,    POLE_S_OPERATING,       POLE_G_LAST_YEAR },
     { POLE_S_FUNDING_YEAR_1,  POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_1,  POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_1,  POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_1,  POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_1,  POLE_E_CLOSE,              POLE_S_CLOSED,          POLE_G_NONE },
 
     { POLE_S_FUNDING_YEAR_2,  POLE_E_FILE_ANNUAL_REPORT, POLE_TO_SAME,           POLE_G_NONE },
@@ -91,18 +107,24 @@ static const pole_transition_t s_transitions [] = {
     { POLE_S_FUNDING_YEAR_2,  POLE_E_START_NEXT_YEAR,    POLE_S_OPERATING,       POLE_G_LAST_YEAR },
     { POLE_S_FUNDING_YEAR_2,  POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_2,  POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_2,  POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_2,  POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_2,  POLE_E_CLOSE,              POLE_S_CLOSED,          POLE_G_NONE },
 
     { POLE_S_FUNDING_YEAR_3,  POLE_E_FILE_ANNUAL_REPORT, POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_3,  POLE_E_START_NEXT_YEAR,    POLE_S_OPERATING,       POLE_G_LAST_YEAR },
     { POLE_S_FUNDING_YEAR_3,  POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_3,  POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_3,  POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_FUNDING_YEAR_3,  POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_FUNDING_YEAR_3,  POLE_E_CLOSE,              POLE_S_CLOSED,          POLE_G_NONE },
 
     //  A late annual report may still be filed once the funding is over
     { POLE_S_OPERATING,       POLE_E_FILE_ANNUAL_REPORT, POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_OPERATING,       POLE_E_ADD_COFUNDING,      POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_OPERATING,       POLE_E_NOTE,               POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_OPERATING,       POLE_E_REMINDER,           POLE_TO_SAME,           POLE_G_NONE },
+    { POLE_S_OPERATING,       POLE_E_OVERDUE,            POLE_TO_SAME,           POLE_G_NONE },
     { POLE_S_OPERATING,       POLE_E_CLOSE,              POLE_S_CLOSED,          POLE_G_NONE },
 
     //  Terminal states: only a note, or a correction by reopen
@@ -129,6 +151,7 @@ static const pole_transition_t s_transitions [] = {
 #define S_STAKEHOLDER_TYPES "association,cooperative,mutuelle,fondation," \
                             "entreprise_ess,collectivite,autre"
 #define S_POLE_MODES        "ex_nihilo,adossement"
+#define S_CALENDAR_ABOUT    "study_deadline,annual_report"
 #define S_REASON            { { "reason", POLE_F_TEXT, true, NULL } }
 
 static const pole_event_spec_t s_events [POLE_E_COUNT] = {
@@ -199,6 +222,16 @@ static const pole_event_spec_t s_events [POLE_E_COUNT] = {
     { POLE_E_REOPEN, "reopen",
       "correct a mistake: back to the state the dossier left",
       S_REASON },
+    { POLE_E_REMINDER, "reminder",
+      "the calendar: a deadline comes (sent by the calendar only)",
+      { { "about",       POLE_F_ENUM,  true,  S_CALENDAR_ABOUT },
+        { "due",         POLE_F_TEXT,  true,  NULL },
+        { "year",        POLE_F_COUNT, false, NULL } } },
+    { POLE_E_OVERDUE, "overdue",
+      "the calendar: a deadline passed (sent by the calendar only)",
+      { { "about",       POLE_F_ENUM,  true,  S_CALENDAR_ABOUT },
+        { "due",         POLE_F_TEXT,  true,  NULL },
+        { "year",        POLE_F_COUNT, false, NULL } } },
 };
 
 // clang-format on
@@ -495,4 +528,13 @@ pole_workflow_print_markdown (void *out)
     for (int state = 0; state < POLE_S_COUNT; state++)
         if (pole_state_is_terminal ((pole_state_t) state))
             fprintf (file, "- `%s`\n", s_state_names [state]);
+}
+
+bool
+pole_workflow_is_expected_next (pole_event_t event)
+{
+    return event != POLE_E_NOTE && event != POLE_E_ADD_COFUNDING
+        && event != POLE_E_REOPEN && event != POLE_E_REMINDER
+        && event != POLE_E_OVERDUE && (int) event >= 0
+        && event < POLE_E_COUNT;
 }

@@ -36,7 +36,7 @@
 //  uses %s"..." (case-sensitive strings).
 static const char *s_command_names [POLE_CMD_COUNT] = {
     "PING", "OPEN", "EVENT", "SHOW", "LIST", "HISTORY", "REPORT", "OUTBOX",
-    "RETRY"
+    "RETRY", "CLOCK", "AGENDA"
 };
 
 //  Frames of the body that come before the fields, per command. A command
@@ -53,7 +53,9 @@ static const struct {
     [POLE_CMD_HISTORY] = { 4, false },
     [POLE_CMD_REPORT]  = { 3, false },
     [POLE_CMD_OUTBOX]  = { 3, true  },
-    [POLE_CMD_RETRY]   = { 5, false }
+    [POLE_CMD_RETRY]   = { 5, false },
+    [POLE_CMD_CLOCK]   = { 6, false },
+    [POLE_CMD_AGENDA]  = { 4, false }
 };
 
 //  Longest key (grammar: %x61-7A *31(...)), event name and error code
@@ -280,7 +282,77 @@ static bool
 s_has_actor (pole_command_t command)
 {
     return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT
-        || command == POLE_CMD_RETRY;
+        || command == POLE_CMD_RETRY || command == POLE_CMD_CLOCK;
+}
+
+//  date = 4DIGIT "-" month "-" day, month 01-12, day 01-31: syntax only,
+//  the server checks that the day exists (pole_proto_time_parse). Reads
+//  the 10 bytes at `data`.
+
+static bool
+s_two_digits (const unsigned char *data, int min, int max)
+{
+    if (data [0] < '0' || data [0] > '9' || data [1] < '0' || data [1] > '9')
+        return false;
+    int value = (data [0] - '0') * 10 + (data [1] - '0');
+    return value >= min && value <= max;
+}
+
+static bool
+s_date_valid (const unsigned char *data)
+{
+    for (size_t index = 0; index < 4; index++)
+        if (data [index] < '0' || data [index] > '9')
+            return false;
+    return data [4] == '-' && s_two_digits (data + 5, 1, 12)
+        && data [7] == '-' && s_two_digits (data + 8, 1, 31);
+}
+
+//  clock-time = date / date "T" hour ":" minute ":" second "Z"
+
+static bool
+s_clock_time_valid (s_view_t view)
+{
+    if (view.size == 10)
+        return s_date_valid (view.data);
+    if (view.size != 20)
+        return false;
+    return s_date_valid (view.data)
+        && view.data [10] == 'T' && s_two_digits (view.data + 11, 0, 23)
+        && view.data [13] == ':' && s_two_digits (view.data + 14, 0, 59)
+        && view.data [16] == ':' && s_two_digits (view.data + 17, 0, 59)
+        && view.data [19] == 'Z';
+}
+
+//  The CLOCK op (frame 5), or NULL if it is none of them
+
+static const char *
+s_clock_op (s_view_t view)
+{
+    static const char *ops [] = {
+        POLE_CLOCK_GET, POLE_CLOCK_SET, POLE_CLOCK_ADVANCE, NULL
+    };
+    for (const char **op = ops; *op; op++)
+        if (s_view_is (view, *op))
+            return *op;
+    return NULL;
+}
+
+//  True if the view is a valid value for the CLOCK op; for advance, the
+//  number of days goes to *days.
+
+static bool
+s_clock_value_valid (const char *op, s_view_t view, int64_t *days)
+{
+    if (streq (op, POLE_CLOCK_GET))
+        return view.size == 0;
+    if (streq (op, POLE_CLOCK_SET))
+        return s_clock_time_valid (view);
+    int64_t number;
+    if (!s_parse_positive (view, &number) || number > POLE_CLOCK_MAX_DAYS)
+        return false;
+    *days = number;
+    return true;
 }
 
 //  True if the command name can be quoted in a reason: short printable
@@ -302,9 +374,12 @@ s_frame_name (pole_command_t command, size_t index)
         case 1:  return "signature";
         case 2:  return "command";
         case 3:  return "request id";
-        case 4:  return s_has_actor (command)? "actor": "dossier id";
-        case 5:  return command == POLE_CMD_RETRY? "target": "dossier id";
-        case 6:  return "expected version";
+        case 4:  return s_has_actor (command)? "actor":
+                        command == POLE_CMD_AGENDA? "days": "dossier id";
+        case 5:  return command == POLE_CMD_RETRY? "target":
+                        command == POLE_CMD_CLOCK? "clock op": "dossier id";
+        case 6:  return command == POLE_CMD_CLOCK? "clock value":
+                        "expected version";
         case 7:  return "event name";
         default: return "field";
     }
@@ -344,6 +419,102 @@ pole_command_is_write (pole_command_t command)
 {
     return command == POLE_CMD_OPEN || command == POLE_CMD_EVENT
         || command == POLE_CMD_RETRY;
+}
+
+bool
+pole_clock_value_valid (const char *op, const char *value)
+{
+    if (!op || !value)
+        return false;
+    s_view_t op_view = { (const unsigned char *) op, strlen (op) };
+    s_view_t view = { (const unsigned char *) value, strlen (value) };
+    const char *known = s_clock_op (op_view);
+    int64_t days;
+    return known && s_clock_value_valid (known, view, &days);
+}
+
+//  Days since 1970-01-01 of a day of the proleptic Gregorian calendar, and
+//  back (H. Hinnant's days_from_civil and civil_from_days), for years
+//  0001..9999, where nothing overflows.
+
+static int64_t
+s_days_from_civil (int64_t year, int month, int day)
+{
+    year -= month <= 2;
+    int64_t era = (year >= 0? year: year - 399) / 400;
+    int64_t year_of_era = year - era * 400;
+    int64_t day_of_year = (153 * (month + (month > 2? -3: 9)) + 2) / 5
+                        + day - 1;
+    int64_t day_of_era = year_of_era * 365 + year_of_era / 4
+                       - year_of_era / 100 + day_of_year;
+    return era * 146097 + day_of_era - 719468;
+}
+
+static void
+s_civil_from_days (int64_t days, int64_t *year, int *month, int *day)
+{
+    days += 719468;
+    int64_t era = (days >= 0? days: days - 146096) / 146097;
+    int64_t day_of_era = days - era * 146097;
+    int64_t year_of_era = (day_of_era - day_of_era / 1460
+                        + day_of_era / 36524 - day_of_era / 146096) / 365;
+    int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4
+                                        - year_of_era / 100);
+    int64_t month_index = (5 * day_of_year + 2) / 153;
+    *day = (int) (day_of_year - (153 * month_index + 2) / 5 + 1);
+    *month = (int) (month_index < 10? month_index + 3: month_index - 9);
+    *year = year_of_era + era * 400 + (*month <= 2);
+}
+
+int
+pole_proto_time_parse (const char *text, int64_t *seconds)
+{
+    if (!text || !seconds)
+        return -1;
+    s_view_t view = { (const unsigned char *) text, strlen (text) };
+    if (!s_clock_time_valid (view))
+        return -1;
+    const char *p = text;
+    int64_t year = (p [0] - '0') * 1000 + (p [1] - '0') * 100
+                 + (p [2] - '0') * 10 + (p [3] - '0');
+    int month = (p [5] - '0') * 10 + (p [6] - '0');
+    int day = (p [8] - '0') * 10 + (p [9] - '0');
+    static const int month_days [12] = {
+        31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (year < 1 || day > month_days [month - 1]
+    ||  (month == 2 && day == 29 && !leap))
+        return -1;
+    int64_t result = s_days_from_civil (year, month, day) * 86400;
+    if (view.size == 20)
+        result += ((p [11] - '0') * 10 + (p [12] - '0')) * 3600
+                + ((p [14] - '0') * 10 + (p [15] - '0')) * 60
+                + ((p [17] - '0') * 10 + (p [18] - '0'));
+    *seconds = result;
+    return 0;
+}
+
+int
+pole_proto_time_format (int64_t seconds, char *buffer, size_t size)
+{
+    //  0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z
+    if (!buffer || size < 21
+    ||  seconds < -62135596800LL || seconds > 253402300799LL)
+        return -1;
+    int64_t days = seconds / 86400;
+    int64_t rest = seconds % 86400;
+    if (rest < 0) {
+        rest += 86400;
+        days--;
+    }
+    int64_t year;
+    int month, day;
+    s_civil_from_days (days, &year, &month, &day);
+    snprintf (buffer, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int) year,
+              month, day, (int) (rest / 3600), (int) (rest / 60 % 60),
+              (int) (rest % 60));
+    return 0;
 }
 
 bool
@@ -443,6 +614,7 @@ pole_request_destroy (pole_request_t **self_p)
         free (self->actor);
         free (self->event);
         free (self->target);
+        free (self->value);
         //  The fields are owned by a decoded request; pole_field_t says
         //  const because the engine only borrows them
         for (size_t index = 0; index < self->field_count; index++) {
@@ -509,10 +681,18 @@ s_decode_fields (pole_request_t *self, const s_view_t *views, size_t first,
             return POLE_ERR_BAD_REQUEST;
         }
         if (self->command == POLE_CMD_LIST
-        &&  strcmp (key, "state") != 0 && strcmp (key, "pays") != 0) {
+        &&  strcmp (key, "state") != 0 && strcmp (key, "pays") != 0
+        &&  strcmp (key, "overdue") != 0) {
             s_reason (reason, reason_size,
-                      "frame %zu (filter %s): LIST filters are state and "
-                      "pays only", number, key);
+                      "frame %zu (filter %s): LIST filters are state, pays "
+                      "and overdue only", number, key);
+            return POLE_ERR_BAD_REQUEST;
+        }
+        if (self->command == POLE_CMD_LIST && strcmp (key, "overdue") == 0
+        &&  !(value_size == 1 && value [0] == '1')) {
+            s_reason (reason, reason_size,
+                      "frame %zu (filter overdue): the only value of the "
+                      "overdue filter is %s", number, POLE_LIST_OVERDUE);
             return POLE_ERR_BAD_REQUEST;
         }
         if (self->command == POLE_CMD_OUTBOX && strcmp (key, "state") != 0) {
@@ -562,8 +742,8 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
                   name, count, fixed);
         return POLE_ERR_BAD_REQUEST;
     }
-    //  Frame 4: the actor (OPEN, EVENT, RETRY) or the dossier id (SHOW,
-    //  HISTORY)
+    //  Frame 4: the actor (OPEN, EVENT, RETRY, CLOCK), the dossier id
+    //  (SHOW, HISTORY) or the number of days (AGENDA)
     if (s_has_actor (self->command)) {
         if (!s_actor_valid (views [3])) {
             s_reason (reason, reason_size,
@@ -581,6 +761,17 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
             s_reason (reason, reason_size,
                       "frame 4 (dossier id) is not a positive number "
                       "(1 to 9223372036854775807, digits only)");
+            return POLE_ERR_BAD_REQUEST;
+        }
+    }
+    else
+    if (self->command == POLE_CMD_AGENDA) {
+        if (!s_parse_number (views [3], &self->days)
+        ||  self->days > POLE_AGENDA_MAX_DAYS) {
+            s_reason (reason, reason_size,
+                      "frame 4 (days) is not a number from 0 to %d (digits "
+                      "only, no leading zero)", POLE_AGENDA_MAX_DAYS);
+            self->days = 0;
             return POLE_ERR_BAD_REQUEST;
         }
     }
@@ -620,6 +811,36 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
         }
         self->target = s_strndup (views [4].data, views [4].size);
         if (!self->target)
+            goto out_of_memory;
+    }
+    if (self->command == POLE_CMD_CLOCK) {
+        const char *op = s_clock_op (views [4]);
+        if (!op) {
+            s_reason (reason, reason_size,
+                      "frame 5 (clock op) is not %s, %s or %s",
+                      POLE_CLOCK_GET, POLE_CLOCK_SET, POLE_CLOCK_ADVANCE);
+            return POLE_ERR_BAD_REQUEST;
+        }
+        if (!s_clock_value_valid (op, views [5], &self->days)) {
+            if (streq (op, POLE_CLOCK_GET))
+                s_reason (reason, reason_size,
+                          "frame 6 (clock value) is not empty, as it must "
+                          "be for get");
+            else
+            if (streq (op, POLE_CLOCK_SET))
+                s_reason (reason, reason_size,
+                          "frame 6 (clock value) is neither a date "
+                          "YYYY-MM-DD nor a time YYYY-MM-DDTHH:MM:SSZ");
+            else
+                s_reason (reason, reason_size,
+                          "frame 6 (clock value) is not a number of days "
+                          "from 1 to %d (digits only, no leading zero)",
+                          POLE_CLOCK_MAX_DAYS);
+            return POLE_ERR_BAD_REQUEST;
+        }
+        self->target = strdup (op);
+        self->value = s_strndup (views [5].data, views [5].size);
+        if (!self->target || !self->value)
             goto out_of_memory;
     }
     if (s_shape [self->command].fields)
@@ -779,6 +1000,15 @@ pole_request_encode (const pole_request_t *req)
         case POLE_CMD_RETRY:
             s_add_text (msg, req->actor);
             s_add_text (msg, req->target);
+            break;
+        case POLE_CMD_CLOCK:
+            s_add_text (msg, req->actor);
+            s_add_text (msg, req->target);
+            s_add_text (msg, req->value);   //  NULL: empty, as for get
+            break;
+        case POLE_CMD_AGENDA:
+            snprintf (number, sizeof (number), "%" PRId64, req->days);
+            s_add_text (msg, number);
             break;
         case POLE_CMD_SHOW:
         case POLE_CMD_HISTORY:

@@ -46,6 +46,16 @@ typedef struct {
     size_t holder_count;
 } pole_coordinator_t;
 
+/*  The calendar group (docs/CALENDAR.md).                               */
+typedef struct {
+    bool simulated;             /* clock = "simulated"                     */
+    int study_deadline_months;
+    int study_reminder_days;
+    int year_months;
+    int report_due_days;
+    int report_reminder_days;
+} pole_calendar_config_t;
+
 /*  The notify group and the coordinators.                                */
 typedef struct {
     char *pub_endpoint;         /* live stream; "" = none                  */
@@ -98,6 +108,9 @@ const char *pole_config_role (pole_config_t *self, const char *actor);
 
 /*  The notification settings and the coordinators.                       */
 const pole_notify_config_t *pole_config_notify (pole_config_t *self);
+
+/*  The calendar settings.                                                */
+const pole_calendar_config_t *pole_config_calendar (pole_config_t *self);
 
 /*  Override notify.pub_endpoint (poled -p).                              */
 void pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint);

@@ -34,12 +34,23 @@ typedef enum {
     POLE_CMD_REPORT,
     POLE_CMD_OUTBOX,
     POLE_CMD_RETRY,
+    POLE_CMD_CLOCK,
+    POLE_CMD_AGENDA,
     POLE_CMD_COUNT
 } pole_command_t;
 
 /*  The target of RETRY that re-queues every dead notification            */
 #define POLE_RETRY_DEAD        "--dead"
 #define POLE_PROTO_MAX_NOTIFICATION_ID 32    /* bytes of 0-9 and "-"       */
+
+/*  The operations of CLOCK (PROTOCOL.md section 4), carried in `target`   */
+#define POLE_CLOCK_GET         "get"
+#define POLE_CLOCK_SET         "set"
+#define POLE_CLOCK_ADVANCE     "advance"
+#define POLE_CLOCK_MAX_DAYS    36500     /* CLOCK advance: 1 .. this       */
+#define POLE_AGENDA_MAX_DAYS   3650      /* AGENDA: 0 .. this              */
+/*  The one value of the LIST filter overdue                               */
+#define POLE_LIST_OVERDUE      "1"
 
 /*  Error codes of an ERROR reply (PROTOCOL.md, "Error codes")            */
 #define POLE_ERR_BAD_REQUEST         "BAD_REQUEST"
@@ -54,11 +65,22 @@ typedef enum {
 typedef struct {
     pole_command_t command;
     char *request_id;
-    char *actor;                /* OPEN, EVENT, RETRY                      */
+    char *actor;                /* OPEN, EVENT, RETRY, CLOCK               */
     int64_t dossier;            /* EVENT, SHOW, HISTORY                    */
     int64_t expected_version;   /* EVENT: -1 when not given                */
     char *event;                /* EVENT                                   */
-    char *target;               /* RETRY: a notification id or "--dead"    */
+    char *target;               /* RETRY: a notification id or "--dead";
+                                   CLOCK: the op, POLE_CLOCK_GET, _SET or
+                                   _ADVANCE                                */
+    char *value;                /* CLOCK: "" for get; for set a date
+                                   YYYY-MM-DD or a time
+                                   YYYY-MM-DDTHH:MM:SSZ (UTC); for advance
+                                   a number of days, 1..36500. Checked for
+                                   syntax only: the server checks that the
+                                   day exists (pole_proto_time_parse)      */
+    int64_t days;               /* AGENDA: 0..3650; CLOCK advance: the
+                                   value as a number (set by decode only;
+                                   encode sends `value`); else 0           */
     pole_field_t *fields;       /* OPEN, EVENT: fields; LIST, OUTBOX:
                                    filters                                 */
     size_t field_count;
@@ -85,7 +107,13 @@ bool pole_command_is_mutating (pole_command_t command);
 
 /*  True for the commands that write to the store: OPEN, EVENT and RETRY.
     RETRY writes (it re-queues notifications) but is not recorded by
-    request id: queuing a notification again is idempotent by nature.      */
+    request id: queuing a notification again is idempotent by nature.
+    CLOCK is left out because whether it writes depends on its op, which
+    this function does not see: CLOCK set and CLOCK advance write the
+    simulated clock's offset (get writes nothing), and neither is recorded
+    by request id. set is idempotent; advance is NOT (resent after a lost
+    reply, it advances twice), so a client that retries SHOULD use set
+    (polectl's `clock advance` is a get, then a set).                      */
 bool pole_command_is_write (pole_command_t command);
 
 /*  Decode a request body (the frames after the empty delimiter; the
@@ -116,6 +144,22 @@ void pole_reply_destroy (pole_reply_t **self_p);
 /*  True if `target` is a valid RETRY target: POLE_RETRY_DEAD or a
     notification id, 1 to 32 of 0-9 and "-" (PROTOCOL.md section 3).       */
 bool pole_retry_target_valid (const char *target);
+
+/*  True if `value` is a valid CLOCK value for `op` (POLE_CLOCK_*), as the
+    decoder checks it: empty for get; YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ
+    for set (syntax only: month 01-12, day 01-31, hour 00-23, minute and
+    second 00-59); a number 1..36500 without leading zero for advance.     */
+bool pole_clock_value_valid (const char *op, const char *value);
+
+/*  Parse a UTC time, YYYY-MM-DD (00:00:00) or YYYY-MM-DDTHH:MM:SSZ, into
+    seconds since the Epoch. Unlike the decoder, this checks that the day
+    exists (no 2025-02-30, 29 February in leap years only). Years 0001 to
+    9999. Returns 0, or -1 if `text` is not such a time.                   */
+int pole_proto_time_parse (const char *text, int64_t *seconds);
+
+/*  Format seconds since the Epoch as YYYY-MM-DDTHH:MM:SSZ into `buffer`
+    (at least 21 bytes). Returns 0, or -1 if the year is not 0001..9999.  */
+int pole_proto_time_format (int64_t seconds, char *buffer, size_t size);
 
 /*  True if `text` (of `size` bytes) is valid UTF-8 without NUL.          */
 bool pole_utf8_valid (const char *text, size_t size);

@@ -63,6 +63,8 @@ typedef enum {
     POLE_E_WITHDRAW,
     POLE_E_CLOSE,
     POLE_E_REOPEN,
+    POLE_E_REMINDER,            /* the calendar only: a deadline comes     */
+    POLE_E_OVERDUE,             /* the calendar only: a deadline passed    */
     POLE_E_COUNT
 } pole_event_t;
 
@@ -116,6 +118,11 @@ int pole_event_from_name (const char *name);
 
 /*  Terminal states: study_declined, not_validated, withdrawn, closed.    */
 bool pole_state_is_terminal (pole_state_t state);
+
+/*  True for an event worth naming as "what is expected next" in a state
+    that accepts it: not those always possible (note, add_cofunding), not
+    the corrections (reopen), not the calendar's own (reminder, overdue).   */
+bool pole_workflow_is_expected_next (pole_event_t event);
 
 /*  The whole transition table; *count receives its length.               */
 const pole_transition_t *pole_workflow_transitions (size_t *count);

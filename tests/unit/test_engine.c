@@ -102,6 +102,8 @@ s_valid_fields (pole_event_t event, size_t *count)
     static const pole_field_t cofunding [] = {
         { "funder", "CG 22" }, { "amount", "5000" }, { "year", "2010" } };
     static const pole_field_t text [] = { { "text", "hello" } };
+    static const pole_field_t notice [] = {
+        { "about", "annual_report" }, { "due", "2011-01-31" }, { "year", "1" } };
 #   define S_RETURN(array) \
         do { *count = sizeof (array) / sizeof (array [0]); return array; } while (0)
     switch (event) {
@@ -117,6 +119,8 @@ s_valid_fields (pole_event_t event, size_t *count)
         case POLE_E_FILE_ANNUAL_REPORT: S_RETURN (year);
         case POLE_E_ADD_COFUNDING:      S_RETURN (cofunding);
         case POLE_E_NOTE:               S_RETURN (text);
+        case POLE_E_REMINDER:           S_RETURN (notice);
+        case POLE_E_OVERDUE:            S_RETURN (notice);
         case POLE_E_START_NEXT_YEAR:    *count = 0; return NULL;
         default:                        S_RETURN (reason);
     }
@@ -177,6 +181,9 @@ s_expected (pole_state_t state, pole_event_t event, pole_state_t previous)
                    POLE_S_CLOSED: REFUSED;
         case POLE_E_REOPEN:
             return terminal? (int) previous: REFUSED;
+        case POLE_E_REMINDER:
+        case POLE_E_OVERDUE:
+            return live? (int) state: REFUSED;
         default:
             return REFUSED;
     }
@@ -386,8 +393,12 @@ test_every_state_and_event (void **state)
             size_t count;
             const pole_field_t *fields = s_valid_fields ((pole_event_t) event, &count);
             pole_decision_t out;
+            //  The calendar's notices come from the calendar
+            bool notice = event == POLE_E_REMINDER || event == POLE_E_OVERDUE;
+            s_role = notice? "calendar": "region";
             int rc = s_decide (&dossier, (pole_event_t) event, fields, count,
                                &params, 0, &out);
+            s_role = "region";
             int expected = s_expected ((pole_state_t) from, (pole_event_t) event,
                                        dossier.prev_state);
             if (expected == REFUSED) {
@@ -476,6 +487,34 @@ test_funding_years_guard (void **state)
 //  --------------------------------------------------------------------------
 //  Refusals, rule by rule
 
+//  Only the calendar sends its notices, whatever the sender claims
+static void
+test_calendar_only (void **state)
+{
+    (void) state;
+    pole_params_t params = s_params ();
+    pole_dossier_t dossier = s_dossier (POLE_S_FUNDING_YEAR_1);
+    const char *senders [] = { "region", "admin", "cres", "holder", NULL };
+    for (size_t index = 0; index < 5; index++) {
+        s_role = senders [index];
+        s_expect_refused_with (&dossier, POLE_E_OVERDUE,
+            FIELDS ({ "about", "annual_report" }, { "due", "2011-01-31" }),
+            &params, 0, "calendar_only",
+            "the event overdue is sent by the programme calendar only");
+        s_expect_refused_with (&dossier, POLE_E_REMINDER,
+            FIELDS ({ "about", "study_deadline" }, { "due", "2011-01-31" }),
+            &params, 0, "calendar_only", NULL);
+    }
+    s_role = "calendar";
+    s_expect_accepted_with (&dossier, POLE_E_REMINDER,
+        FIELDS ({ "about", "study_deadline" }, { "due", "2011-01-31" }),
+        &params, 0, POLE_S_FUNDING_YEAR_1);
+    s_expect_refused_with (&dossier, POLE_E_REMINDER,
+        FIELDS ({ "about", "holidays" }, { "due", "2011-01-31" }),
+        &params, 0, "fields", NULL);
+    s_role = "region";
+}
+
 static void
 test_unknown_event (void **state)
 {
@@ -483,7 +522,7 @@ test_unknown_event (void **state)
     pole_params_t params = s_params ();
     pole_dossier_t dossier = s_dossier (POLE_S_DRAFT);
     s_expect_refused_with (&dossier, POLE_E_COUNT, NO_FIELDS, &params, 0,
-                           "unknown_event", "19");
+                           "unknown_event", "21");
     s_expect_refused_with (&dossier, (pole_event_t) 99, NO_FIELDS, &params, 0,
                            "unknown_event", "99");
     s_expect_refused_with (&dossier, (pole_event_t) -1, NO_FIELDS, &params, 0,
@@ -1372,6 +1411,7 @@ main (void)
         cmocka_unit_test (test_adossement_host),
         cmocka_unit_test (test_cofunding_year),
         cmocka_unit_test (test_reopen),
+        cmocka_unit_test (test_calendar_only),
         cmocka_unit_test (test_decide_defensive),
         cmocka_unit_test (test_lifecycle),
         cmocka_unit_test (test_apply_terminal_paths),

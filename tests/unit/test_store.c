@@ -218,6 +218,8 @@ test_migration_from_version_1 (void **state)
     assert_int_equal (sqlite3_exec (db,
                                     "DROP INDEX events_at;"
                                     "DROP TABLE outbox;"
+                                    "DROP TABLE timers;"
+                                    "DROP TABLE settings;"
                                     "PRAGMA user_version = 1;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
