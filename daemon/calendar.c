@@ -79,11 +79,14 @@ pole_calendar_on_event (pole_store_t *store,
         return s_arm_year (store, calendar, id, 1, now_ms, now_ms, at);
     case POLE_E_START_NEXT_YEAR: {
         //  Years are contiguous: the next starts when this one was due to
-        //  end, even when it is opened late
+        //  end, even when it is opened late; opened early by a programme
+        //  officer, it starts now
         int year = before->funding_year;
         int64_t start = now_ms;
         if (pole_store_timer_find (store, id, "year_end", year, &start) < 0)
             return -1;
+        if (start > now_ms)
+            start = now_ms;
         if (pole_store_timer_settle (store, id, "year_end", year, "settled",
                                      at)
             < 0)

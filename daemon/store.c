@@ -355,7 +355,7 @@ static const char *s_sql[ST_MAX] = {
         "   THEN t.deadline_at ELSE t.due_at END AS due, t.state"
         " FROM timers t JOIN dossiers d ON d.id = t.dossier"
         " WHERE (t.state IN ('armed', 'waiting') AND t.due_at <= ?1)"
-        " OR t.state = 'overdue' ORDER BY due, t.id)",
+        " OR t.state = 'overdue' ORDER BY due, t.dossier, t.id)",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_LAST_EVENT_AT] = "SELECT CAST (strftime ('%s', max (at)) AS INTEGER)"
                          " * 1000 FROM events",

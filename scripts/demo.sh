@@ -272,6 +272,7 @@ chmod +x "$TMP/cd35.sh"
 # The shipped configuration, its SMTP relay moved to the local server, and
 # the coordinators added
 sed -e "s|smtp://127.0.0.1:25|smtp://127.0.0.1:$SMTP_PORT|" \
+    -e 's|clock = "real";|clock = "simulated";|' \
     "$ROOT/config/poled.cfg" >"$CFG"
 grep -q "smtp://127.0.0.1:$SMTP_PORT" "$CFG" || fail "config/poled.cfg has no smtp url to point at the demo's SMTP server"
 cat >>"$CFG" <<EOF
@@ -304,6 +305,9 @@ until VERSION=$(pc -t 0.5 -r 0 ping 2>/dev/null); do
     sleep 0.2
 done
 echo "  poled answers on $EP: $VERSION"
+# The replay happens in October 2010, on the daemon's simulated clock
+pc clock set 2010-10-15 >/dev/null
+echo "  its simulated clock reads $(pc clock | cut -d' ' -f1)"
 
 # ---------------------------------------------------------------------------
 step "2. The 8 poles running in October 2010, each through its real lifecycle"
@@ -581,7 +585,68 @@ print("  October 2010 as on the sheet: 8 poles running, 6 studies under way.")
 EOF
 
 # ---------------------------------------------------------------------------
-step "9. The notifications the replay produced (polectl outbox), as the coordinators received them"
+step "9. A simulated year: the programme calendar at work (October 2010 to November 2011)"
+# Who is where, from the daemon itself
+pc list --json >"$TMP/list.json"
+read_ids() {  # read_ids STATE...: the ids of the dossiers in those states
+    "$PY" - "$TMP/list.json" "$@" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1], encoding="utf-8"))
+print(" ".join(str(r["id"]) for r in rows if r["state"] in sys.argv[2:]))
+EOF
+}
+read -r -a YEAR1 <<<"$(read_ids funding_year_1)"
+read -r -a YEAR2 <<<"$(read_ids funding_year_2)"
+read -r -a STUDIES <<<"$(read_ids study_funded)"
+FORGETFUL=${YEAR1[0]}     # this pole will not file its report in time
+
+pc clock advance 150 >/dev/null
+echo "  March 2011 ($(pc clock | cut -d' ' -f1)): the poles file their annual reports,"
+echo "  but dossier $FORGETFUL forgets; the studies of dossiers ${STUDIES[0]} and ${STUDIES[1]} are delivered."
+for id in "${YEAR2[@]}"; do
+    ev "$REGION" "$id" file_annual_report funding_year_2 year=2 >/dev/null
+done
+for id in "${YEAR1[@]:1}"; do
+    ev "$REGION" "$id" file_annual_report funding_year_1 year=1 >/dev/null
+done
+for id in "${STUDIES[@]:0:2}"; do
+    pc -a "$REGION" send "$id" deliver_study diagnosis="Diagnostic du territoire" \
+        priority_actions="Forum, annuaire, coopérations" governance="Collégiale" >/dev/null
+done
+
+pc clock advance 216 >/dev/null
+echo "  October 2011 ($(pc clock | cut -d' ' -f1)): the funding years end; the calendar opens"
+echo "  the next one where the report is filed, and the studies not delivered are overdue."
+pc clock advance 31 >/dev/null
+echo "  November 2011 ($(pc clock | cut -d' ' -f1)): the report of dossier $FORGETFUL is overdue."
+echo
+echo "  polectl list --overdue:"
+pc list --overdue | sed 's/^/    /'
+echo "  polectl agenda --days 90 (what falls due next, and what is overdue):"
+pc agenda --days 90 | sed 's/^/    /'
+echo "  What the calendar wrote in the history of dossier ${YEAR2[0]}:"
+pc history "${YEAR2[0]}" | { grep -E "  calendar  " || true; } | sed 's/^/    /'
+echo "  ... and of dossier $FORGETFUL:"
+pc history "$FORGETFUL" | { grep -E "  calendar  " || true; } | sed 's/^/    /'
+
+pc list --json >"$TMP/list.json"
+"$PY" - "$TMP/list.json" "$FORGETFUL" "${#YEAR1[@]}" "${#YEAR2[@]}" <<'EOF'
+import collections, json, sys
+rows = json.load(open(sys.argv[1], encoding="utf-8"))
+forgetful, year1, year2 = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+states = collections.Counter(r["state"] for r in rows)
+overdue = sorted(r["id"] for r in rows if r["overdue"])
+want = {"funding_year_3": year2, "funding_year_2": year1 - 1, "funding_year_1": 1,
+        "study_delivered": 2, "study_funded": 4}
+bad = {s: (states.get(s, 0), n) for s, n in want.items() if states.get(s, 0) != n}
+by_id = {r["id"]: r for r in rows}
+if bad or not by_id[forgetful]["overdue"] or len(overdue) != 5:
+    sys.exit("demo: the calendar did not move the dossiers as expected: %r, overdue %r" % (bad, overdue))
+print("  ok   the calendar opened %d years by itself; 5 dossiers are overdue (4 studies, 1 report)" % (year1 - 1 + year2))
+EOF
+
+# ---------------------------------------------------------------------------
+step "10. The notifications the replay and the calendar produced (polectl outbox), as the coordinators received them"
 deadline=$(( SECONDS + 30 ))
 until [[ $(pc outbox --state pending --json) == "[]" ]]; do
     (( SECONDS < deadline )) || fail "notifications still pending after 30 s"
@@ -616,7 +681,7 @@ for line in message.get_content().splitlines()[:26]:
 EOF
 
 # ---------------------------------------------------------------------------
-step "10. Stopping poled (SIGTERM)"
+step "11. Stopping poled (SIGTERM)"
 kill -TERM "$POLED_PID"
 for _ in {1..100}; do
     kill -0 "$POLED_PID" 2>/dev/null || break

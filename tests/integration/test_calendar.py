@@ -41,6 +41,8 @@ import tempfile
 import time
 import unittest
 
+import zmq
+
 import polehelp
 from polehelp import (Poled, POLED, POLECTL, SIGNATURE, TIMESTAMP_RE,
                       new_request_id, error_reply)
@@ -108,6 +110,7 @@ class CalendarPoled(Poled):
             notify = dict(notify or {})
             notify.setdefault("pub_endpoint",
                               "ipc://%s" % os.path.join(self.dir, "pub.sock"))
+            self.pub_endpoint = notify["pub_endpoint"]
             extra += notify_config_text(notify, list(coordinators))
         with open(self.config, "a", encoding="utf-8") as f:
             f.write(extra)
@@ -418,6 +421,36 @@ class TestFundedYears(CalendarCase):
         self.finish()
 
 
+    def test_year_opened_early_by_hand_starts_then(self):
+        p = self.start_poled()
+        self.clock_set(f"{Y0}-01-01")
+        d = self.open("Pays de Saint-Brieuc", "Saint-Brieuc ESS")
+        self.walk(d, TO_YEAR_1)                 # year 1 would end Y1-01-01
+        self.send(d, "file_annual_report", "year=1", expect="funding_year_1")
+        self.clock_advance(14)                  # Y0-01-15
+        b = self.open("Guingamp", "Guingamp ESS")
+        self.walk(b, TO_STUDY_FUNDED)           # the barrier, due Y1-01-15
+        self.clock_advance(137)                 # Y0-06-01
+        self.send(d, "start_next_year", expect="funding_year_2")
+        rows = [(r["kind"], r["year"], r["due"][:10])
+                for r in self.agenda(days=500) if r["dossier"] == d]
+        self.assertEqual(sorted(rows),
+                         [("report_due", 2, f"{Y1}-07-01"),
+                          ("report_reminder", 2, f"{Y1}-06-01"),
+                          ("year_end", 2, f"{Y1}-06-01")],
+                         "year 2 opened by hand starts then; year 1's "
+                         "timers are done")
+        self.clock_advance(250)                 # Y1-02-06
+        self.wait_event(b, "overdue", about="study_deadline")
+        self.assertEqual(self.state(d), "funding_year_2",
+                         "year 1's end opens nothing more")
+        self.assertEqual([(e["event"], e["actor"]) for e in self.history(d)
+                          if e["event"] == "start_next_year"
+                          or e["actor"] == CAL],
+                         [("start_next_year", "holder")])
+        self.assertEqual(p.stop(), 0, p.log())
+
+
 # ---------------------------------------------------------------------------
 # 2. a missing report
 
@@ -627,6 +660,41 @@ class TestRestart(CalendarCase):
         self.assertEqual(p.stop(), 0, p.log())
 
 
+class TestTerminal(CalendarCase):
+
+    def test_terminal_cancels_and_reopen_does_not_rearm(self):
+        p = self.start_poled()
+        self.clock_set(f"{Y0}-01-01")
+        w = self.open("Centre Bretagne", "CB ESS")
+        self.walk(w, TO_STUDY_FUNDED)           # study due Y1-01-01
+        c = self.open("Brocéliande", "BRAS")
+        self.walk(c, TO_YEAR_1)                 # year 1 ends Y1-01-01
+        self.clock_advance(10)                  # Y0-01-11
+        b = self.open("Ploërmel-Cœur de Bretagne", "PCB ESS")
+        self.walk(b, TO_STUDY_FUNDED)           # the barrier, due Y1-01-11
+        self.send(w, "withdraw", "reason=abandoned", expect="withdrawn")
+        self.send(c, "close", "reason=stopped", actor="region",
+                  expect="closed")
+        rows = self.agenda(days=3650)
+        self.assertEqual([r for r in rows if r["dossier"] in (w, c)], [],
+                         "a terminal state cancels every open timer: %r"
+                         % rows)
+        self.send(w, "reopen", "reason=mistake", actor="region",
+                  expect="study_funded")
+        self.assertEqual([r for r in self.agenda(days=3650)
+                          if r["dossier"] == w], [],
+                         "reopen does not re-arm the timers")
+        self.clock_advance(400)                 # Y1-02-05
+        self.wait_event(b, "overdue", about="study_deadline")
+        for d in (w, c):
+            self.assertEqual([e["event"] for e in self.history(d)
+                              if e["actor"] == CAL], [],
+                             "nothing from the calendar for dossier %d" % d)
+        self.assertEqual(self.state(c), "closed")
+        self.assertEqual(self.overdue_ids(), [b])
+        self.assertEqual(p.stop(), 0, p.log())
+
+
 # ---------------------------------------------------------------------------
 # 5. the clock
 
@@ -668,11 +736,19 @@ class TestClock(CalendarCase):
     def test_simulated_clock_never_goes_back_before_an_event(self):
         p = self.start_poled()
         self.clock_set(f"{Y0}-06-01")
+        # the same set again (a resend after a lost reply): a success
+        again, mode = self.clock("set", f"{Y0}-06-01")
+        self.assertEqual((again.date(), mode),
+                         (datetime.date(Y0, 6, 1), "simulated"))
         now = self.clock_advance(10)
         self.assertEqual(now.date(), datetime.date(Y0, 6, 11))
         got, mode = self.clock()
         self.assertEqual(mode, "simulated")
         self.assertGreaterEqual(got, now)
+        # once moved, never back, even with no event recorded yet
+        rc, out, err = self.ctl("clock", "set", f"{Y0}-06-05", check=False)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("refused by rule clock", err)
         d = self.open("Vitré-Porte de Bretagne")
         self.assertTrue(self.history(d)[0]["at"].startswith(f"{Y0}-06-11T"))
         # before the last recorded event: refused, the clock unchanged
@@ -839,6 +915,21 @@ class TestNotified(CalendarCase):
         self.clock_set(f"{Y0}-01-01")
         d = self.open("Saint-Brieuc", "Saint-Brieuc ESS")
         self.walk(d, TO_STUDY_FUNDED)
+
+        # the live stream: subscribed (and seen to work) before the clock
+        sub = polehelp.CTX.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        self.addCleanup(sub.close, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(p.pub_endpoint)
+        end = time.monotonic() + 10
+        while True:
+            self.send(d, "note", "text=ping", expect="study_funded")
+            if sub.poll(200, zmq.POLLIN):
+                break
+            self.assertLess(time.monotonic(), end, "no live stream")
+        stream = []
+
         self.clock_advance(400)
         over = self.wait_event(d, "overdue", about="study_deadline")[0]
         rem = self.events(d, "reminder")[0]
@@ -882,6 +973,21 @@ class TestNotified(CalendarCase):
             entry = rem if x["POLE_EVENT"] == "reminder" else over
             self.assertEqual(n["seq"], entry["seq"])
             self.assertEqual(n["at"], entry["at"])
+        # ... and on the live stream, after the notes, in commit order
+        end = time.monotonic() + 10
+        while not any(json.loads(m[2])["event"] == "overdue" for m in stream):
+            left = end - time.monotonic()
+            self.assertGreater(left, 0, "overdue on the live stream: %r"
+                               % stream)
+            if sub.poll(int(left * 1000), zmq.POLLIN):
+                stream.append(sub.recv_multipart())
+        cal = [(m[0].decode(), json.loads(m[2])) for m in stream
+               if json.loads(m[2])["actor"] == CAL]
+        self.assertEqual([t for t, n in cal],
+                         ["Saint-Brieuc/study_funded/reminder",
+                          "Saint-Brieuc/study_funded/overdue"], stream)
+        self.assertEqual([n["seq"] for t, n in cal],
+                         [rem["seq"], over["seq"]])
         self.assertEqual(p.stop(), 0, p.log())
 
 
