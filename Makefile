@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS  ?= 2
 
-.PHONY: all deps build test demo run docs clean format
+.PHONY: all deps build test demo run docs clean format bench
 
 all: build
 
@@ -24,6 +24,10 @@ demo: build
 run: build
 	@mkdir -p $(BUILD)/run
 	$(BUILD)/poled -c config/poled.cfg -d $(BUILD)/run/pole.db
+
+# Benchmarks: figures printed, nothing asserted (tests/bench/).
+bench: build
+	@bash tests/bench/bench_timers.sh $(BUILD)
 
 # Regenerate the documentation that is produced from the workflow table.
 docs: build

@@ -9,7 +9,8 @@ programme's years in seconds.
   year (start_next_year by actor `calendar`), up to `operating`; a report not
   filed 30 days before it is due brings one `reminder`; a report filed late
   opens the waiting year at once; the years stay contiguous; history `at`
-  times follow the simulated clock;
+  times follow the simulated clock; a year opened early by hand starts then
+  and the calendar opens nothing more at the old year's end;
 * a missing report: one `overdue` (about=annual_report, year=k), never a
   second however far the clock goes; `list --overdue`, `LIST overdue=1` and
   `agenda` show it; filing the report opens the next year at once and clears
@@ -19,13 +20,16 @@ programme's years in seconds.
 * restarts (SIGTERM, SIGKILL right after the acknowledgement of a clock move)
   across a due date: every calendar event exactly once, the clock's offset
   kept;
-* the clock: real by default (set/advance refused, rule clock; `clock` works),
-  a simulated clock never goes back (rule clock);
+* a terminal state cancels every timer; `reopen` does not re-arm them;
+* the clock: real by default (set/advance refused, rule clock; `clock` works);
+  a fresh simulated clock may be set to 2010; once moved it never goes back
+  (rule clock), a resent `set` to the same target succeeds; bad dates and day
+  counts are bad usage;
 * only the calendar sends `reminder` and `overdue` (rule calendar_only),
   whatever actor a client claims;
 * `agenda [--days N] [--json]`: keys, window, order by due date;
 * reminder/overdue reach the coordinators through the outbox (command
-  channel).
+  channel, with an `events` filter) and the live stream.
 
 Waits are bounded polls (deadlines), never bare sleeps. Where a test checks
 that something did NOT happen, it first waits for a later calendar event (a
@@ -309,11 +313,10 @@ class CalendarCase(unittest.TestCase):
         self.assertEqual(e["event"], name)
         self.assertEqual(e["actor"], CAL, "sent by the calendar: %r" % e)
         self.assertEqual(e["fields"].get("about"), about, e)
+        # `due`: the day the obligation is due (for a reminder too: the
+        # deadline it reminds of, not the day of the reminder)
         self.assertRegex(e["fields"].get("due", ""), DATE_RE, e)
-        if isinstance(due, (set, frozenset)):
-            self.assertIn(e["fields"]["due"], due, e)
-        else:
-            self.assertEqual(e["fields"]["due"], due, e)
+        self.assertEqual(e["fields"]["due"], due, e)
         if year is None:
             self.assertIn(e["fields"].get("year"), (None, ""), e)
         else:
@@ -322,8 +325,7 @@ class CalendarCase(unittest.TestCase):
             self.assertEqual((e["from"], e["to"]), (state, state),
                              "reminder/overdue change no state: %r" % e)
         self.assertRegex(e["at"], TIMESTAMP_RE)
-        # fired (late) on the simulated clock: not before the due date, not
-        # after the clock's present
+        # recorded on the simulated clock: not after the clock's present
         if now is not None:
             self.assertLessEqual(stamp(e["at"]), now + datetime.timedelta(
                 minutes=5), "`at` follows the simulated clock: %r" % e)
@@ -370,7 +372,7 @@ class TestFundedYears(CalendarCase):
         rem = self.wait_event(d, "reminder", about="annual_report", year=2)
         self.assertEqual(len(rem), 1, rem)
         self.check_calendar_event(rem[0], "reminder", "annual_report",
-                                  {f"{Y2}-01-31", f"{Y2}-01-01"}, year=2,
+                                  f"{Y2}-01-31", year=2,
                                   state="funding_year_2")
         self.assertEqual(self.state(d), "funding_year_2",
                          "year_end waits for the report")
@@ -470,7 +472,7 @@ class TestMissingReport(CalendarCase):
         self.clock_advance(307)                 # Y1-01-02
         rem = self.wait_event(d, "reminder", about="annual_report", year=1)
         self.check_calendar_event(rem[0], "reminder", "annual_report",
-                                  {f"{Y1}-01-31", f"{Y1}-01-01"}, year=1,
+                                  f"{Y1}-01-31", year=1,
                                   state="funding_year_1")
         self.assertEqual(self.state(d), "funding_year_1",
                          "no report: year_end waits")
@@ -563,7 +565,7 @@ class TestStudyDeadline(CalendarCase):
         rem = self.events(late, "reminder")
         self.assertEqual(len(rem), 1, rem)
         self.check_calendar_event(rem[0], "reminder", "study_deadline",
-                                  {f"{Y1}-01-02", f"{Y0}-12-03"},
+                                  f"{Y1}-01-02",
                                   state="study_funded", now=now)
         self.assertLess(rem[0]["seq"], over[0]["seq"],
                         "the reminder comes before the overdue")
