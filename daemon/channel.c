@@ -256,6 +256,11 @@ s_notice_block (s_buf_t *buf, const pole_notice_t *notice, size_t number,
                   s_or (notice->actor, "?"));
     s_buf_printf (buf, "%s%s %s (UTC)\n", indent, french ? "Date :" : "Time:",
                   s_or (notice->at, "?"));
+    //  What the event says: the amount granted, the report's year, what a
+    //  reminder is about and when it is due
+    if (notice->details && *notice->details)
+        s_buf_printf (buf, "%s%s %s\n", indent,
+                      french ? "Détails :" : "Details:", notice->details);
     s_buf_puts (buf, indent);
     s_next_line (buf, notice, french);
     s_buf_printf (buf, "%s%s %s\n", indent,

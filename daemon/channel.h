@@ -43,6 +43,8 @@ typedef struct {
     const char *to;
     const char *actor;
     const char *at;             /* UTC, YYYY-MM-DDTHH:MM:SSZ               */
+    const char *details;        /* the event's fields, "key=value ...";
+                                   NULL or "" when it has none             */
     const char *json;           /* the notification as JSON (NOTIFY.md)    */
 } pole_notice_t;
 

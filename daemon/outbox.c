@@ -117,7 +117,9 @@ typedef enum {
     " json_extract (payload, '$.holder'), json_extract (payload, '$.title'),"\
     " json_extract (payload, '$.event'), json_extract (payload, '$.from'),"  \
     " json_extract (payload, '$.to'), json_extract (payload, '$.actor'),"    \
-    " json_extract (payload, '$.at')"
+    " json_extract (payload, '$.at'),"                                      \
+    " (SELECT group_concat (key || '=' || value, ' ')"                       \
+    "   FROM json_each (payload, '$.fields'))"
 
 static const char *s_worker_sql[W_MAX] = {
     [W_DUE] = "SELECT id, coordinator, channel, address, payload, attempts,"
@@ -171,7 +173,7 @@ typedef struct {
 typedef struct {
     char *id, *coordinator, *channel, *address, *payload;
     int attempts;
-    char *pays, *holder, *title, *event, *from, *to, *actor, *at;
+    char *pays, *holder, *title, *event, *from, *to, *actor, *at, *details;
     pole_notice_t notice;
 } s_row_t;
 
@@ -200,6 +202,7 @@ s_row_read (sqlite3_stmt *stmt)
     row->to = s_column (stmt, 13);
     row->actor = s_column (stmt, 14);
     row->at = s_column (stmt, 15);
+    row->details = s_column (stmt, 16);
     row->notice = (pole_notice_t){
         .id = row->id,
         .coordinator = row->coordinator,
@@ -213,6 +216,7 @@ s_row_read (sqlite3_stmt *stmt)
         .to = row->to,
         .actor = row->actor,
         .at = row->at,
+        .details = row->details,
         .json = row->payload,
     };
     return row;
@@ -228,7 +232,7 @@ s_row_destroy (s_row_t **row_p)
                        row->address, row->payload,    row->pays,
                        row->holder, row->title,       row->event,
                        row->from,   row->to,          row->actor,
-                       row->at};
+                       row->at,     row->details};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         free (strings[i]);
     free (row);
