@@ -388,7 +388,9 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         json = pole_store_history_json (self->store, req->dossier);
         break;
     case POLE_CMD_REPORT:
-        json = pole_store_report_json (self->store, params);
+        json = pole_store_report_json (
+            self->store,
+            pole_fields_get (req->fields, req->field_count, "as_of"), params);
         break;
     case POLE_CMD_OUTBOX: {
         const char *state

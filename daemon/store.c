@@ -113,6 +113,8 @@ static const char *s_migrations[] = {
     "CREATE INDEX timers_dossier ON timers (dossier, kind, year);"
     "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;",
+    /* 5: the report reads the log by event (grants, posts, co-funding)    */
+    "CREATE INDEX events_event ON events (event, at);",
 };
 #define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -164,6 +166,95 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     " reports_filed, mode, pole_name, host, cofunding_eur"
 
 #define LIVE_STATES "(SELECT name FROM temp.state_name WHERE NOT terminal)"
+
+/*  The report (docs/REPORT.md), one statement. ?1 is the end of the as-of
+    day ("YYYY-MM-DDT23:59:59Z") or NULL for now, ?2 the as-of date as
+    asked, ?3 the yearly amount per post.
+
+    `st` is where each dossier stands: the live table now, or the log
+    folded as of the day (the state reached by each dossier's last event
+    then, its Pays from its open). Everything about money comes from the
+    log, event by event, so that it can be dated: grants by the year they
+    were granted, post funding by the calendar year each funded year
+    opened, co-funding by its own year field.                             */
+#define REPORT_SQL                                                           \
+    "WITH ev AS (SELECT * FROM events WHERE ?1 IS NULL OR at <= ?1),"        \
+    " st AS ("                                                               \
+    "   SELECT id AS dossier, pays, state FROM dossiers WHERE ?1 IS NULL"    \
+    "   UNION ALL"                                                           \
+    "   SELECT o.dossier, json_extract (o.fields, '$.pays'), l.state"        \
+    "   FROM ev o JOIN (SELECT dossier, to_state AS state, max (seq)"        \
+    "     FROM ev GROUP BY dossier) l ON l.dossier = o.dossier"              \
+    "   WHERE ?1 IS NOT NULL AND o.event = 'open'),"                         \
+    " live AS (SELECT * FROM st WHERE state IN " LIVE_STATES "),"            \
+    " running AS (SELECT * FROM st WHERE state IN"                           \
+    "   (SELECT name FROM temp.state_name WHERE running)),"                  \
+    " grants AS (SELECT substr (at, 1, 4) AS year,"                          \
+    "   CAST (json_extract (fields, '$.amount') AS INTEGER) AS eur"          \
+    "   FROM ev WHERE event = 'grant_study'),"                               \
+    /* each funded year opened, with the posts of the dossier's latest     \
+       grant_posts before it */                                              \
+    " funded AS (SELECT e.dossier, substr (e.at, 1, 4) AS year, e.seq,"      \
+    "   (SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"        \
+    "     FROM ev g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
+    "     AND g.seq <= e.seq ORDER BY g.seq DESC LIMIT 1) AS posts"          \
+    "   FROM ev e WHERE e.event IN ('grant_posts', 'start_next_year')"       \
+    "   AND e.to_state LIKE 'funding_year_%'),"                              \
+    " cof AS (SELECT json_extract (fields, '$.funder') AS funder,"           \
+    "   json_extract (fields, '$.year') AS year,"                            \
+    "   CAST (json_extract (fields, '$.amount') AS INTEGER) AS eur"          \
+    "   FROM ev WHERE event = 'add_cofunding'),"                             \
+    " totals AS (SELECT"                                                     \
+    "   (SELECT ifnull (sum (eur), 0) FROM grants) AS grants,"               \
+    "   (SELECT ifnull (sum (posts), 0) * ?3 FROM funded) AS posts,"         \
+    "   (SELECT ifnull (sum (eur), 0) FROM cof) AS cofunding)"               \
+    " SELECT json_object ("                                                  \
+    " 'as_of', ?2,"                                                          \
+    " 'dossiers', (SELECT count(*) FROM st),"                                \
+    " 'poles_running', (SELECT count(*) FROM running),"                      \
+    " 'studies_under_way', (SELECT count(*) FROM st"                         \
+    "   WHERE state = 'study_funded'),"                                      \
+    " 'by_state', json ((SELECT json_group_object (s.name,"                  \
+    "   (SELECT count(*) FROM st WHERE st.state = s.name))"                  \
+    "   FROM (SELECT name FROM temp.state_name ORDER BY rowid) s)),"         \
+    " 'by_departement', json ((SELECT json_group_object (dep,"               \
+    "   json_object ('dossiers', n, 'live', l, 'poles_running', r)) FROM"    \
+    "   (SELECT t.departement AS dep, count (st.dossier) AS n,"              \
+    "    count (CASE WHEN st.state IN " LIVE_STATES " THEN 1 END) AS l,"     \
+    "    count (CASE WHEN st.state IN (SELECT name FROM temp.state_name"     \
+    "      WHERE running) THEN 1 END) AS r"                                  \
+    "    FROM temp.territory t LEFT JOIN st ON st.pays = t.name"             \
+    "    GROUP BY t.departement ORDER BY t.departement))),"                  \
+    " 'by_pays', json ((SELECT json_group_array (json_object ("              \
+    "   'pays', t.name, 'departement', t.departement,"                       \
+    "   'dossiers', (SELECT count(*) FROM st WHERE st.pays = t.name),"       \
+    "   'live', (SELECT count(*) FROM live WHERE live.pays = t.name),"       \
+    "   'state', (SELECT state FROM live WHERE live.pays = t.name"           \
+    "     ORDER BY dossier DESC LIMIT 1)))"                                  \
+    "   FROM (SELECT * FROM temp.territory ORDER BY rowid) t)),"             \
+    " 'pays_without_dossier', json ((SELECT json_group_array (t.name) FROM"  \
+    "   (SELECT * FROM temp.territory ORDER BY rowid) t WHERE NOT EXISTS"    \
+    "   (SELECT 1 FROM st WHERE st.pays = t.name))),"                        \
+    " 'study_granted_eur', (SELECT grants FROM totals),"                     \
+    " 'post_funding_eur_per_year', (SELECT ifnull (sum ((SELECT f.posts"     \
+    "   FROM funded f WHERE f.dossier = st.dossier ORDER BY f.seq DESC"      \
+    "   LIMIT 1)), 0) * ?3 FROM st WHERE state LIKE 'funding_year_%'),"      \
+    " 'cofunding_eur', (SELECT cofunding FROM totals),"                      \
+    " 'money', json_object ("                                                \
+    "   'study_grants_by_year', json ((SELECT json_group_object (year, eur)" \
+    "     FROM (SELECT year, sum (eur) AS eur FROM grants GROUP BY year"     \
+    "     ORDER BY year))),"                                                 \
+    "   'post_funding_by_year', json ((SELECT json_group_object (year, eur)" \
+    "     FROM (SELECT year, sum (posts) * ?3 AS eur FROM funded"            \
+    "     GROUP BY year ORDER BY year))),"                                   \
+    "   'post_funding_eur', (SELECT posts FROM totals),"                     \
+    "   'cofunding_by_funder', json ((SELECT json_group_object (funder, eur)"\
+    "     FROM (SELECT funder, sum (eur) AS eur FROM cof GROUP BY funder"    \
+    "     ORDER BY funder))),"                                               \
+    "   'cofunding_by_year', json ((SELECT json_group_object (year, eur)"    \
+    "     FROM (SELECT year, sum (eur) AS eur FROM cof GROUP BY year"        \
+    "     ORDER BY year))),"                                                 \
+    "   'total_eur', (SELECT grants + posts + cofunding FROM totals)))"
 
 /*  The prepared statements, named after what they do.                     */
 typedef enum {
@@ -244,7 +335,31 @@ static const char *s_sql[ST_MAX] = {
         "SELECT digest, reply FROM requests WHERE request_id = ?1",
     [ST_REQUEST_SAVE] = "INSERT INTO requests (request_id, digest, reply, at)"
                         " VALUES (?1, ?2, ?3, ?4)",
-    [ST_SHOW] = "SELECT " DOSSIER_JSON DOSSIER_FROM " WHERE d.id = ?2",
+    //  SHOW tells the whole story: the facts of LIST, plus the funding
+    //  plan by year (from the log) and the open obligations (the timers)
+    [ST_SHOW] =
+        "SELECT json_set (" DOSSIER_JSON ","
+        " '$.funding_plan', json ((SELECT json_group_array (json_object ("
+        "   'year', y.k, 'opened_at', y.at, 'calendar_year',"
+        "   CAST (substr (y.at, 1, 4) AS INTEGER), 'posts', y.posts,"
+        "   'amount_eur', y.posts * ?1, 'report', CASE WHEN"
+        "   (d.reports_filed >> (y.k - 1)) & 1 THEN 'filed' ELSE 'due' END))"
+        "   FROM (SELECT e.at, CAST (substr (e.to_state, 14) AS INTEGER) AS k,"
+        "     (SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"
+        "      FROM events g WHERE g.dossier = e.dossier"
+        "      AND g.event = 'grant_posts' AND g.seq <= e.seq"
+        "      ORDER BY g.seq DESC LIMIT 1) AS posts"
+        "     FROM events e WHERE e.dossier = d.id"
+        "     AND e.event IN ('grant_posts', 'start_next_year')"
+        "     AND e.to_state LIKE 'funding_year_%' ORDER BY e.seq) y)),"
+        " '$.obligations', json ((SELECT json_group_array (json_object ("
+        "   'kind', o.kind, 'year', o.year, 'due', strftime"
+        "   ('%Y-%m-%dT%H:%M:%SZ', o.due / 1000, 'unixepoch'),"
+        "   'state', o.state)) FROM (SELECT kind, year, state,"
+        "   CASE WHEN kind IN ('study_deadline', 'report_due')"
+        "   THEN deadline_at ELSE due_at END AS due FROM timers"
+        "   WHERE dossier = d.id AND state IN ('armed', 'waiting', 'overdue')"
+        "   ORDER BY due, id) o)))" DOSSIER_FROM " WHERE d.id = ?2",
     [ST_LIST] = "SELECT json_group_array (json (obj)) FROM (SELECT " DOSSIER_JSON
                 " AS obj" DOSSIER_FROM " WHERE (?2 IS NULL OR d.state = ?2)"
                 " AND (?3 IS NULL OR d.pays = ?3)"
@@ -257,37 +372,7 @@ static const char *s_sql[ST_MAX] = {
         " 'from', e.from_state, 'to', e.to_state, 'actor', e.actor,"
         " 'at', e.at, 'request_id', e.request_id, 'fields', json (e.fields)),"
         " e.fields) AS obj FROM events e WHERE e.dossier = ?1 ORDER BY e.seq)",
-    [ST_REPORT] =
-        "SELECT json_object ("
-        " 'dossiers', (SELECT count(*) FROM dossiers),"
-        " 'poles_running', (SELECT count(*) FROM dossiers WHERE state IN"
-        "   (SELECT name FROM temp.state_name WHERE running)),"
-        " 'studies_under_way', (SELECT count(*) FROM dossiers"
-        "   WHERE state = 'study_funded'),"
-        " 'by_state', json ((SELECT json_group_object (s.name,"
-        "   (SELECT count(*) FROM dossiers d WHERE d.state = s.name))"
-        "   FROM (SELECT name FROM temp.state_name ORDER BY rowid) s)),"
-        " 'by_departement', json ((SELECT json_group_object (dep, n) FROM"
-        "   (SELECT t.departement AS dep, count (d.id) AS n"
-        "    FROM temp.territory t LEFT JOIN dossiers d ON d.pays = t.name"
-        "    AND d.state IN " LIVE_STATES " GROUP BY t.departement))),"
-        " 'by_pays', json ((SELECT json_group_array (json_object ("
-        "   'pays', t.name, 'departement', t.departement,"
-        "   'dossiers', (SELECT count(*) FROM dossiers d"
-        "     WHERE d.pays = t.name),"
-        "   'live', (SELECT count(*) FROM dossiers d WHERE d.pays = t.name"
-        "     AND d.state IN " LIVE_STATES ")))"
-        "   FROM temp.territory t)),"
-        " 'pays_without_dossier', json ((SELECT json_group_array (t.name)"
-        "   FROM temp.territory t WHERE NOT EXISTS"
-        "   (SELECT 1 FROM dossiers d WHERE d.pays = t.name))),"
-        " 'study_granted_eur', (SELECT ifnull (sum (study_granted), 0)"
-        "   FROM dossiers),"
-        " 'post_funding_eur_per_year', (SELECT ifnull (sum (posts_granted), 0)"
-        "   * ?1 FROM dossiers WHERE state IN ('funding_year_1',"
-        "   'funding_year_2', 'funding_year_3')),"
-        " 'cofunding_eur', (SELECT ifnull (sum (cofunding_eur), 0)"
-        "   FROM dossiers))",
+    [ST_REPORT] = REPORT_SQL,
     [ST_COUNT_DOSSIERS] = "SELECT count(*) FROM dossiers",
     [ST_COUNT_EVENTS] = "SELECT count(*) FROM events",
     [ST_LOG_SCAN] = "SELECT e.seq, e.dossier, e.event, e.to_state,"
@@ -965,9 +1050,17 @@ pole_store_history_json (pole_store_t *self, int64_t id)
 }
 
 char *
-pole_store_report_json (pole_store_t *self, const pole_params_t *params)
+pole_store_report_json (pole_store_t *self, const char *as_of,
+                        const pole_params_t *params)
 {
-    sqlite3_bind_int64 (self->stmt[ST_REPORT], 1, params->post_eur_per_year);
+    sqlite3_stmt *stmt = self->stmt[ST_REPORT];
+    if (as_of) {
+        char end_of_day[32];
+        snprintf (end_of_day, sizeof end_of_day, "%.10sT23:59:59Z", as_of);
+        sqlite3_bind_text (stmt, 1, end_of_day, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, 2, as_of, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int64 (stmt, 3, params->post_eur_per_year);
     return s_json_row (self, ST_REPORT);
 }
 

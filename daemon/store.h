@@ -26,7 +26,7 @@ extern "C" {
 typedef struct _pole_store_t pole_store_t;
 
 /*  The schema version this build writes (PRAGMA user_version).           */
-#define POLE_STORE_SCHEMA_VERSION 4
+#define POLE_STORE_SCHEMA_VERSION 5
 
 /*  Open (creating if needed) the database at `path`: WAL mode,
     synchronous=FULL, foreign keys on, schema migrated to the current
@@ -100,7 +100,10 @@ char *pole_store_list_json (pole_store_t *self, const char *state,
                             const char *pays, bool overdue,
                             const pole_params_t *params);
 char *pole_store_history_json (pole_store_t *self, int64_t id);
-char *pole_store_report_json (pole_store_t *self, const pole_params_t *params);
+/*  The report (docs/REPORT.md): now, or with as_of ("YYYY-MM-DD") as the
+    event log stood at the end of that day.                                */
+char *pole_store_report_json (pole_store_t *self, const char *as_of,
+                              const pole_params_t *params);
 
 /*  Counts, for logs and status: dossiers and events. -1 on error.        */
 int64_t pole_store_count (pole_store_t *self, const char *table);

@@ -51,7 +51,7 @@ static const struct {
     [POLE_CMD_SHOW]    = { 4, false },
     [POLE_CMD_LIST]    = { 3, true  },
     [POLE_CMD_HISTORY] = { 4, false },
-    [POLE_CMD_REPORT]  = { 3, false },
+    [POLE_CMD_REPORT]  = { 3, true  },
     [POLE_CMD_OUTBOX]  = { 3, true  },
     [POLE_CMD_RETRY]   = { 5, false },
     [POLE_CMD_CLOCK]   = { 6, false },
@@ -694,6 +694,25 @@ s_decode_fields (pole_request_t *self, const s_view_t *views, size_t first,
                       "frame %zu (filter overdue): the only value of the "
                       "overdue filter is %s", number, POLE_LIST_OVERDUE);
             return POLE_ERR_BAD_REQUEST;
+        }
+        if (self->command == POLE_CMD_REPORT) {
+            //  The one REPORT filter: as_of, a day of the calendar
+            char day [16] = "";
+            int64_t seconds;
+            if (value_size == 10)
+                memcpy (day, value, 10);
+            if (strcmp (key, "as_of") != 0) {
+                s_reason (reason, reason_size,
+                          "frame %zu (filter %s): the only REPORT filter is "
+                          "as_of", number, key);
+                return POLE_ERR_BAD_REQUEST;
+            }
+            if (value_size != 10 || pole_proto_time_parse (day, &seconds)) {
+                s_reason (reason, reason_size,
+                          "frame %zu (filter as_of): not a day of the "
+                          "calendar written YYYY-MM-DD", number);
+                return POLE_ERR_BAD_REQUEST;
+            }
         }
         if (self->command == POLE_CMD_OUTBOX && strcmp (key, "state") != 0) {
             s_reason (reason, reason_size,

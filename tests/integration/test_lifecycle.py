@@ -618,7 +618,7 @@ class TestQueries(PoledTestCase):
         expected.update({"funding_year_1": 1, "study_funded": 1,
                          "withdrawn": 1, "pole_created": 1, "draft": 1})
         self.assertEqual(r["by_state"], expected)
-        live = {str(k): v for k, v in r["by_departement"].items()}
+        live = {str(k): v["live"] for k, v in r["by_departement"].items()}
         self.assertEqual(live.get("35", 0), 1)
         self.assertEqual(live.get("29", 0), 1)
         self.assertEqual(live.get("56", 0), 1)      # Vannes withdrawn

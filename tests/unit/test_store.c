@@ -220,6 +220,7 @@ test_migration_from_version_1 (void **state)
                                     "DROP TABLE outbox;"
                                     "DROP TABLE timers;"
                                     "DROP TABLE settings;"
+                                    "DROP INDEX events_event;"
                                     "PRAGMA user_version = 1;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
