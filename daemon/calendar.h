@@ -42,8 +42,10 @@ typedef struct {
     char year[16];
 } pole_calendar_action_t;
 
+/*  `now_ms` is the clock's time (no rule reads it yet: a late reminder
+    still goes out, before its overdue notice).                            */
 void pole_calendar_decide (const pole_timer_t *timer,
-                           const pole_dossier_t *dossier,
+                           const pole_dossier_t *dossier, int64_t now_ms,
                            pole_calendar_action_t *action);
 
 #ifdef __cplusplus

@@ -97,6 +97,11 @@ pole_outbox_enqueue (pole_store_t *store, pole_config_t *config,
 //  --------------------------------------------------------------------------
 //  The worker
 
+//  Rows in one digest at most: a command gets the digest in its
+//  environment, which Linux bounds (128 KiB a string); the rest follows in
+//  the next digest, due at once
+#define S_DIGEST_MAX "100"
+
 typedef enum {
     W_DUE,
     W_DELIVERED,
@@ -144,11 +149,12 @@ static const char *s_worker_sql[W_MAX] = {
                       " attempts," NOTICE_COLUMNS " FROM outbox"
                       " WHERE state = 'pending' AND delivery = 'digest'"
                       " AND next_at <= ?1 AND coordinator = ?2"
-                      " ORDER BY seq, id",
+                      " ORDER BY seq, id LIMIT " S_DIGEST_MAX,
     [W_DIGEST_ARRAY] = "SELECT json_group_array (json (payload)) FROM"
                        " (SELECT payload FROM outbox WHERE state = 'pending'"
                        " AND delivery = 'digest' AND next_at <= ?1"
-                       " AND coordinator = ?2 ORDER BY seq, id)",
+                       " AND coordinator = ?2 ORDER BY seq, id"
+                       " LIMIT " S_DIGEST_MAX ")",
     //  Only rows that could go now: one waiting behind an earlier sibling
     //  must not wake the worker before that sibling is due
     [W_NEXT_DUE] = "SELECT min (next_at) FROM outbox o WHERE state = 'pending'"
@@ -167,7 +173,23 @@ typedef struct {
     sqlite3_stmt *stmt[W_MAX];
     unsigned int seed;
     bool opened;            //  set by the thread before it signals ready
+    zsock_t *pipe;          //  to the request loop: KICK and $TERM
+    bool terminated;        //  $TERM received
 } s_worker_t;
+
+//  True once $TERM has arrived; kicks read on the way are dropped (a pass
+//  is under way anyway)
+static bool
+s_terminated (s_worker_t *self)
+{
+    while (!self->terminated && self->pipe
+           && (zsock_events (self->pipe) & ZMQ_POLLIN)) {
+        char *command = zstr_recv (self->pipe);
+        self->terminated = !command || streq (command, "$TERM");
+        zstr_free (&command);
+    }
+    return self->terminated;
+}
 
 //  One row read from the outbox, with its notice. Strings are copies.
 typedef struct {
@@ -308,10 +330,29 @@ s_now_text (int64_t now_ms, char *buffer, size_t size)
     strftime (buffer, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-//  Record the outcome of one attempt at `id`.
+//  When a row that failed `attempts` times before is tried again:
+//  exponential backoff, capped, with +-20 % jitter so that many rows
+//  failing together do not all come back at once
+static int64_t
+s_retry_at (s_worker_t *self, int attempts, int64_t now_ms)
+{
+    const pole_notify_config_t *notify = pole_config_notify (self->config);
+    double delay = notify->backoff_initial_ms;
+    for (int k = 0; k < attempts && delay < notify->backoff_max_ms; k++)
+        delay *= 2;
+    if (delay > notify->backoff_max_ms)
+        delay = notify->backoff_max_ms;
+    delay *= 0.8 + 0.4 * ((double) rand_r (&self->seed) / RAND_MAX);
+    return now_ms + (int64_t) delay;
+}
+
+//  Record the outcome of one attempt at `id`; a failure is tried again at
+//  retry_at. The outcome must not be lost: a busy database is waited for
+//  (each step waits busy_timeout), since a lost success would send the
+//  notification again and a lost failure would retry it at once.
 static void
 s_record (s_worker_t *self, const char *id, int attempts, int rc,
-          const char *error, int64_t now_ms)
+          const char *error, int64_t now_ms, int64_t retry_at)
 {
     const pole_notify_config_t *notify = pole_config_notify (self->config);
     sqlite3_stmt *stmt;
@@ -323,23 +364,21 @@ s_record (s_worker_t *self, const char *id, int attempts, int rc,
         sqlite3_bind_text (stmt, 2, at, -1, SQLITE_TRANSIENT);
     }
     else {
-        //  Exponential backoff, capped, with +-20 % jitter so that many
-        //  rows failing together do not all come back at once
-        double delay = notify->backoff_initial_ms;
-        for (int k = 0; k < attempts && delay < notify->backoff_max_ms; k++)
-            delay *= 2;
-        if (delay > notify->backoff_max_ms)
-            delay = notify->backoff_max_ms;
-        delay *= 0.8 + 0.4 * ((double) rand_r (&self->seed) / RAND_MAX);
         stmt = self->stmt[W_FAILED];
         sqlite3_bind_text (stmt, 1, id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text (stmt, 2, error, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64 (stmt, 3, now_ms + (int64_t) delay);
+        sqlite3_bind_int64 (stmt, 3, retry_at);
         sqlite3_bind_int (stmt, 4, notify->max_attempts);
         zsys_warning ("outbox: %s not delivered (attempt %d): %s", id,
                       attempts + 1, error);
     }
-    if (sqlite3_step (stmt) != SQLITE_DONE)
+    int step = sqlite3_step (stmt);
+    for (int tries = 1; tries < 60 && (step == SQLITE_BUSY || step == SQLITE_LOCKED);
+         tries++) {
+        sqlite3_reset (stmt);
+        step = sqlite3_step (stmt);
+    }
+    if (step != SQLITE_DONE)
         zsys_error ("outbox: recording %s: %s", id, sqlite3_errmsg (self->db));
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
@@ -368,13 +407,20 @@ s_deliver_due (s_worker_t *self, int64_t now_ms)
             char error[512] = "";
             int rc = s_send (self, row, &row->notice, 1, row->payload, error,
                              sizeof error);
-            s_record (self, row->id, row->attempts, rc, error,
-                      pole_clock_now_ms ());
+            int64_t now = pole_clock_now_ms ();
+            s_record (self, row->id, row->attempts, rc, error, now,
+                      s_retry_at (self, row->attempts, now));
             if (rc)
                 zhashx_insert (blocked, key, (void *) 1);
             tried++;
         }
         s_row_destroy (&row);
+        //  A stop asked while the backlog drains is heard between rows
+        if (s_terminated (self)) {
+            while ((row = (s_row_t *) zlist_pop (rows)))
+                s_row_destroy (&row);
+            tried = -1;
+        }
     }
     zhashx_destroy (&blocked);
     zlist_destroy (&rows);
@@ -396,6 +442,8 @@ s_deliver_digests (s_worker_t *self, int64_t now_ms)
     for (char *name = (char *) zlist_first (coordinators); name;
          name = (char *) zlist_next (coordinators)) {
         zlist_t *rows = zlist_new ();
+        //  The rows and the array sent must be the same rows: one snapshot
+        sqlite3_exec (self->db, "BEGIN", NULL, NULL, NULL);
         stmt = self->stmt[W_DIGEST_ROWS];
         sqlite3_bind_int64 (stmt, 1, now_ms);
         sqlite3_bind_text (stmt, 2, name, -1, SQLITE_TRANSIENT);
@@ -409,6 +457,7 @@ s_deliver_digests (s_worker_t *self, int64_t now_ms)
         if (sqlite3_step (stmt) == SQLITE_ROW)
             json = s_column (stmt, 0);
         sqlite3_reset (stmt);
+        sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
 
         size_t count = zlist_size (rows);
         if (count > 0 && json) {
@@ -419,15 +468,29 @@ s_deliver_digests (s_worker_t *self, int64_t now_ms)
                  row = (s_row_t *) zlist_next (rows))
                 notices[i++] = row->notice;
             s_row_t *first = (s_row_t *) zlist_first (rows);
+            s_row_t *last = (s_row_t *) zlist_last (rows);
+            //  The digest is a message of its own: its id names its
+            //  members, so that a receiver dropping duplicates by id never
+            //  drops a digest that holds a row it has not seen
+            char digest_id[128];
+            snprintf (digest_id, sizeof digest_id, "digest-%s-%s-%zu",
+                      first->id, last->id, count);
+            notices[0].id = digest_id;
+            char *first_id = first->id;
+            first->id = digest_id;
             char error[512] = "";
             int rc = s_send (self, first, notices, count, json, error,
                              sizeof error);
-            //  One message for all: each row records its outcome
+            first->id = first_id;
+            //  One message for all: each row records its outcome, and a
+            //  failure brings them all back together
+            int64_t now = pole_clock_now_ms ();
+            int64_t retry_at = s_retry_at (self, first->attempts, now);
             sqlite3_exec (self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
             for (s_row_t *row = (s_row_t *) zlist_first (rows); row;
                  row = (s_row_t *) zlist_next (rows))
-                s_record (self, row->id, row->attempts, rc, error,
-                          pole_clock_now_ms ());
+                s_record (self, row->id, row->attempts, rc, error, now,
+                          retry_at);
             sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL);
             free (notices);
         }
@@ -507,6 +570,7 @@ s_worker_actor (zsock_t *pipe, void *args)
 {
     s_worker_t *self = (s_worker_t *) args;
     self->seed = (unsigned int) zclock_time ();
+    self->pipe = pipe;
     int rc = s_worker_open (self);
     self->opened = rc == 0;
     zsock_signal (pipe, 0);
@@ -524,7 +588,11 @@ s_worker_actor (zsock_t *pipe, void *args)
         //  Deliver until nothing more is due now (a pass takes 64 rows)
         while (s_deliver_due (self, now) == 64)
             now = pole_clock_now_ms ();
+        if (s_terminated (self))
+            break;
         s_deliver_digests (self, now);
+        if (s_terminated (self))
+            break;
         if (now - last_prune > 3600000) {
             s_prune (self, now);
             last_prune = now;

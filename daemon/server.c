@@ -34,6 +34,7 @@ struct _pole_server_t {
     uint64_t batches;           //  for the shutdown summary
     uint64_t requests;
     int calendar_timer;         //  the zloop timer of the next due date, or 0
+    int64_t calendar_backoff;   //  ms before a timer that failed is retried
 };
 
 //  One request of a batch while it is being handled.
@@ -343,22 +344,32 @@ s_answer_clock (pole_server_t *self, s_item_t *item)
             return;
         }
         if (!resend) {
+            //  The move and its record are kept together: a crash between
+            //  them must not bring the old date back with the new target
+            int64_t previous = pole_clock_offset ();
             pole_clock_set (target);
-            if (pole_store_setting_put (self->store, "clock_last_target_ms",
-                                        target))
-                zsys_error ("server: the clock's last move could not be "
-                            "saved");
+            if (pole_store_begin (self->store)
+                || pole_store_setting_put (self->store,
+                                           "clock_last_target_ms", target)
+                || pole_store_setting_put (self->store, "clock_offset_ms",
+                                           pole_clock_offset ())
+                || pole_store_commit (self->store)) {
+                pole_store_rollback (self->store);
+                pole_clock_configure (true, previous);
+                item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
+                                       "the clock's move could not be saved; "
+                                       "the clock did not move");
+                return;
+            }
         }
-        if (pole_store_setting_put (self->store, "clock_offset_ms",
-                                    pole_clock_offset ()))
-            zsys_error ("server: the simulated clock's offset could not be "
-                        "saved: a restart would lose the date");
         char now[32];
         pole_clock_format (pole_clock_now_ms (), now, sizeof now);
         zsys_info ("server: %s moved the simulated clock to %s", req->actor,
                    now);
         s_fire_timers (self);
         s_schedule (self);
+        //  Retries and digests on the new date are due now, too
+        pole_outbox_kick (self->outbox);
     }
     char now[32];
     pole_clock_format (pole_clock_now_ms (), now, sizeof now);
@@ -418,7 +429,7 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         //  notification again is idempotent, so it is not recorded
         bool dead = streq (req->target, POLE_RETRY_DEAD);
         int queued = pole_store_outbox_retry (
-            self->store, dead ? NULL : req->target, zclock_time ());
+            self->store, dead ? NULL : req->target, pole_clock_now_ms ());
         if (queued == -2) {
             item->reply = s_error (req, POLE_ERR_NOT_FOUND, NULL,
                                    "there is no notification %s",
@@ -705,6 +716,7 @@ s_fire_timers (pole_server_t *self)
             return;
         zlist_t *published = zlist_new ();
         bool notified = false;
+        bool failed = false;
         for (int i = 0; i < count; i++) {
             pole_timer_t *timer = &timers[i];
             pole_dossier_t dossier;
@@ -715,7 +727,8 @@ s_fire_timers (pole_server_t *self)
                       == 0;
             pole_calendar_action_t action;
             if (ok) {
-                pole_calendar_decide (timer, &dossier, &action);
+                pole_calendar_decide (timer, &dossier, pole_clock_now_ms (),
+                                      &action);
                 char at[32];
                 s_now (at, sizeof at, NULL);
                 ok = pole_store_timer_set_state (self->store, timer->id,
@@ -723,15 +736,13 @@ s_fire_timers (pole_server_t *self)
                      == 0;
             }
             if (ok && action.event != POLE_E_COUNT) {
-                //  The calendar is an actor of its own, with its own role;
-                //  the request id makes the event once-only
-                char request_id[48];
-                snprintf (request_id, sizeof request_id,
-                          "calendar-%" PRId64 "-%s", timer->id,
-                          action.timer_state);
+                //  The calendar is an actor of its own, with its own role.
+                //  Its events carry no request id (a client may choose any
+                //  id): the timer's new state, in the same transaction, is
+                //  what makes the event once-only
                 pole_request_t req
                     = {.command = POLE_CMD_EVENT,
-                       .request_id = request_id,
+                       .request_id = NULL,
                        .actor = (char *) "calendar",
                        .dossier = timer->dossier,
                        .expected_version = -1,
@@ -764,6 +775,7 @@ s_fire_timers (pole_server_t *self)
                 zsys_error ("calendar: timer %" PRId64 " could not fire; it "
                             "will be tried again",
                             timer->id);
+                failed = true;
             }
         }
         bool committed = pole_store_in_transaction (self->store)
@@ -777,7 +789,10 @@ s_fire_timers (pole_server_t *self)
                 pole_outbox_kick (self->outbox);
         }
         zlist_destroy (&published);
-        if (!committed || count < S_TIMERS_PER_PASS)
+        //  A timer that could not fire stays armed: try it again in a
+        //  while, not in a hot loop (s_schedule reads the backoff)
+        self->calendar_backoff = committed && !failed ? 0 : 1000;
+        if (!committed || failed)
             return;
     }
 }
@@ -808,6 +823,8 @@ s_schedule (pole_server_t *self)
     if (next < 0)
         return;
     int64_t delay = next - pole_clock_now_ms ();
+    if (delay < self->calendar_backoff)
+        delay = self->calendar_backoff;
     if (delay < 1)
         delay = 1;
     if (delay > 3600000)

@@ -1121,13 +1121,20 @@ class TestDigest(NotifyCase):
             self.assertIn(dossier["pays"], text)
             self.assertTrue(entry["event"] in text or entry["to"] in text,
                             "the digest lists %s: %s" % (entry["event"], text))
-        # command: one run, POLE_PAYLOAD an array, the first id
+        # command: one run, POLE_PAYLOAD an array, the digest's own id
+        # (digest-FIRST-LAST-COUNT: a receiver dropping duplicates by id
+        # never drops a digest holding a row it has not seen)
         runs = cmd.records()
         self.assertEqual(len(runs), 1, runs)
         arr = json.loads(runs[0]["POLE_PAYLOAD"])
         self.assertEqual([n["id"] for n in arr],
                          ["%d-2" % e["seq"] for e, s in events])
-        self.assertEqual(runs[0]["POLE_NOTIFICATION_ID"], arr[0]["id"])
+        self.assertEqual(runs[0]["POLE_NOTIFICATION_ID"],
+                         "digest-%s-%s-%d" % (arr[0]["id"], arr[-1]["id"],
+                                              len(arr)))
+        self.assertEqual(posts[0]["headers"]["x-pole-notification-id"],
+                         "digest-%s-%s-%d" % (body[0]["id"], body[-1]["id"],
+                                              len(body)))
         if kind == "every_s":
             # the next period sends nothing more (nothing new)
             nxt = (time.time() // self.PERIOD + 1) * self.PERIOD + 0.5

@@ -38,22 +38,25 @@ test_study_timers (void **state)
     pole_timer_t reminder = s_timer ("study_reminder", 0);
     pole_timer_t deadline = s_timer ("study_deadline", 0);
     pole_dossier_t funded = s_dossier (POLE_S_STUDY_FUNDED, 0, 0);
-    pole_calendar_decide (&reminder, &funded, &action);
+    pole_calendar_decide (&reminder, &funded, 0, &action);
     assert_int_equal (action.event, POLE_E_REMINDER);
     assert_string_equal (action.timer_state, "fired");
     assert_int_equal (action.field_count, 2);
     assert_string_equal (action.fields[0].value, "study_deadline");
     assert_string_equal (action.fields[1].value, "2011-10-15");
-    pole_calendar_decide (&deadline, &funded, &action);
+    pole_calendar_decide (&deadline, &funded, 0, &action);
     assert_int_equal (action.event, POLE_E_OVERDUE);
     assert_string_equal (action.timer_state, "overdue");
     //  Delivered, or withdrawn: nothing to say
     pole_dossier_t delivered = s_dossier (POLE_S_STUDY_DELIVERED, 0, 0);
-    pole_calendar_decide (&deadline, &delivered, &action);
+    pole_calendar_decide (&deadline, &delivered, 0, &action);
     assert_int_equal (action.event, POLE_E_COUNT);
     assert_string_equal (action.timer_state, "settled");
+    //  A reminder fired after its deadline still goes out
+    pole_calendar_decide (&reminder, &funded, reminder.deadline_at, &action);
+    assert_int_equal (action.event, POLE_E_REMINDER);
     pole_dossier_t withdrawn = s_dossier (POLE_S_WITHDRAWN, 0, 0);
-    pole_calendar_decide (&reminder, &withdrawn, &action);
+    pole_calendar_decide (&reminder, &withdrawn, 0, &action);
     assert_int_equal (action.event, POLE_E_COUNT);
 }
 
@@ -65,18 +68,18 @@ test_year_end (void **state)
     pole_timer_t end = s_timer ("year_end", 2);
     //  Report of year 2 filed: the calendar opens year 3
     pole_dossier_t filed = s_dossier (POLE_S_FUNDING_YEAR_2, 2, 3);
-    pole_calendar_decide (&end, &filed, &action);
+    pole_calendar_decide (&end, &filed, 0, &action);
     assert_int_equal (action.event, POLE_E_START_NEXT_YEAR);
     assert_string_equal (action.timer_state, "fired");
     assert_int_equal (action.field_count, 0);
     //  Not filed: the timer waits for the report
     pole_dossier_t missing = s_dossier (POLE_S_FUNDING_YEAR_2, 2, 1);
-    pole_calendar_decide (&end, &missing, &action);
+    pole_calendar_decide (&end, &missing, 0, &action);
     assert_int_equal (action.event, POLE_E_COUNT);
     assert_string_equal (action.timer_state, "waiting");
     //  Already opened by hand: settled
     pole_dossier_t moved = s_dossier (POLE_S_FUNDING_YEAR_3, 3, 3);
-    pole_calendar_decide (&end, &moved, &action);
+    pole_calendar_decide (&end, &moved, 0, &action);
     assert_int_equal (action.event, POLE_E_COUNT);
     assert_string_equal (action.timer_state, "settled");
 }
@@ -89,23 +92,23 @@ test_report_timers (void **state)
     pole_timer_t due = s_timer ("report_due", 1);
     pole_timer_t reminder = s_timer ("report_reminder", 1);
     pole_dossier_t missing = s_dossier (POLE_S_FUNDING_YEAR_1, 1, 0);
-    pole_calendar_decide (&reminder, &missing, &action);
+    pole_calendar_decide (&reminder, &missing, 0, &action);
     assert_int_equal (action.event, POLE_E_REMINDER);
     assert_int_equal (action.field_count, 3);
     assert_string_equal (action.fields[2].key, "year");
     assert_string_equal (action.fields[2].value, "1");
-    pole_calendar_decide (&due, &missing, &action);
+    pole_calendar_decide (&due, &missing, 0, &action);
     assert_int_equal (action.event, POLE_E_OVERDUE);
     assert_string_equal (action.timer_state, "overdue");
     assert_string_equal (action.fields[0].value, "annual_report");
     //  Filed: nothing
     pole_dossier_t filed = s_dossier (POLE_S_FUNDING_YEAR_1, 1, 1);
-    pole_calendar_decide (&due, &filed, &action);
+    pole_calendar_decide (&due, &filed, 0, &action);
     assert_int_equal (action.event, POLE_E_COUNT);
     //  A late report of the last year, once operating, is still owed
     pole_timer_t due3 = s_timer ("report_due", 3);
     pole_dossier_t operating = s_dossier (POLE_S_OPERATING, 3, 3);
-    pole_calendar_decide (&due3, &operating, &action);
+    pole_calendar_decide (&due3, &operating, 0, &action);
     assert_int_equal (action.event, POLE_E_OVERDUE);
 }
 
