@@ -995,3 +995,27 @@ class TestNotified(CalendarCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestRequestIds(CalendarCase):
+    """A client may choose any request id: none of them can stand in the way
+    of the calendar (its events carry no request id; the timer's state makes
+    them once-only)."""
+
+    def test_client_request_ids_cannot_jam_a_timer(self):
+        p = self.start_poled()
+        self.clock_set(f"{Y0}-01-01")
+        d = self.open("Pontivy", "Pontivy ESS")
+        self.walk(d, TO_STUDY_FUNDED)
+        # ids a calendar might once have used, taken first by a client
+        for rid in ("calendar-1-fired", "calendar-2-fired",
+                    "calendar-1-overdue", "calendar-2-overdue"):
+            rc, out, err = self.ctl("--request-id", rid, "send", str(d),
+                                    "note", "text=%s" % rid)
+            self.assertEqual(rc, 0, err)
+        self.clock_advance(400)
+        self.assertEqual(len(self.wait_event(d, "overdue")), 1)
+        self.assertEqual(len(self.events(d, "reminder")), 1)
+        self.assertEqual([r["state"] for r in self.agenda(days=0)
+                          if r["dossier"] == d], ["overdue"])
+        self.assertEqual(p.stop(), 0, p.log())
