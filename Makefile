@@ -28,6 +28,7 @@ run: build
 # Benchmarks: figures printed, nothing asserted (tests/bench/).
 bench: build
 	@bash tests/bench/bench_timers.sh $(BUILD)
+	@bash tests/bench/bench_report.sh $(BUILD)
 
 # Regenerate the documentation that is produced from the workflow table.
 docs: build

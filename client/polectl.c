@@ -25,7 +25,9 @@
     alone knows the configuration and names the rule that refused.
 
     graph needs no daemon: it prints the workflow table linked into the
-    binary.
+    binary. graph ID asks for the dossier's history and highlights its
+    path on that table. show asks twice (SHOW, then HISTORY, each with its
+    own request id) and prints once both have answered.
 
     watch is the one command that does not ask: it subscribes to the
     daemon's live stream (a PUB socket, PROTOCOL.md section 11) and prints
@@ -40,6 +42,7 @@
     =========================================================================
 */
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -119,7 +122,10 @@ enum {
     OPT_COUNT,
     OPT_DEAD,
     OPT_OVERDUE,
-    OPT_DAYS
+    OPT_DAYS,
+    OPT_AS_OF,
+    OPT_CSV,
+    OPT_SVG
 };
 
 static const struct option s_global_options [] = {
@@ -685,7 +691,10 @@ s_print_dossier (const json_t *dossier)
     const char *key;
     json_t *value;
     json_object_foreach ((json_t *) dossier, key, value) {
-        if (s_is_dossier_key (key))
+        //  The funding plan and the obligations have lines of their own
+        //  (s_print_story)
+        if (s_is_dossier_key (key) || streq (key, "funding_plan")
+        ||  streq (key, "obligations"))
             continue;
         char *text = s_json_text (value);
         if (text)
@@ -809,100 +818,6 @@ s_print_history (const json_t *entries)
 }
 
 
-//  A required integer of the report, printed as "LABEL: N UNIT"
-
-static int
-s_report_figure (const json_t *report, const char *key, const char *label,
-                 const char *unit, bool required)
-{
-    const json_t *value = json_object_get (report, key);
-    if (!json_is_integer (value)) {
-        if (required || value)
-            return s_malformed ("'%s' is missing or not a number", key);
-        return 0;
-    }
-    printf ("%s: %" JSON_INTEGER_FORMAT "%s\n", label,
-            json_integer_value (value), unit);
-    return 0;
-}
-
-//  report: the headline figures, the states that hold dossiers, the Pays
-//  without a dossier, and the money
-
-static int
-s_print_report (const json_t *report)
-{
-    if (!json_is_object (report))
-        return s_malformed ("the report is not a JSON object");
-    if (s_report_figure (report, "dossiers", "Dossiers", "", true)
-    ||  s_report_figure (report, "poles_running", "Poles running", "", true)
-    ||  s_report_figure (report, "studies_under_way", "Studies under way",
-                         "", true))
-        return POLECTL_EXIT_ERROR;
-
-    //  By state, in the order of the lifecycle rather than the server's
-    const json_t *by_state = json_object_get (report, "by_state");
-    if (by_state && !json_is_object (by_state))
-        return s_malformed ("'by_state' is not a JSON object");
-    if (by_state) {
-        printf ("By state:\n");
-        bool any = false;
-        for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT; state++) {
-            const char *name = pole_state_name (state);
-            const json_t *count = name? json_object_get (by_state, name): NULL;
-            if (json_is_integer (count) && json_integer_value (count) != 0) {
-                printf ("  %s: %" JSON_INTEGER_FORMAT "\n", name,
-                        json_integer_value (count));
-                any = true;
-            }
-        }
-        //  States this build does not know, should the daemon be newer
-        const char *key;
-        json_t *count;
-        json_object_foreach ((json_t *) by_state, key, count) {
-            int state = pole_state_from_name (key);
-            if ((state <= POLE_S_NONE || state >= POLE_S_COUNT)
-            &&  json_is_integer (count) && json_integer_value (count) != 0) {
-                printf ("  %s: %" JSON_INTEGER_FORMAT "\n", key,
-                        json_integer_value (count));
-                any = true;
-            }
-        }
-        if (!any)
-            printf ("  (no dossier)\n");
-    }
-
-    const json_t *by_departement = json_object_get (report, "by_departement");
-    if (json_is_object (by_departement) && json_object_size (by_departement)) {
-        printf ("Live dossiers by département:\n");
-        const char *key;
-        json_t *count;
-        json_object_foreach ((json_t *) by_departement, key, count) {
-            char *text = s_json_text (count);
-            printf ("  %s: %s\n", key, text? text: "-");
-            free (text);
-        }
-    }
-
-    const json_t *without = json_object_get (report, "pays_without_dossier");
-    if (without && !json_is_array (without))
-        return s_malformed ("'pays_without_dossier' is not a JSON array");
-    if (without) {
-        char *text = s_json_text (without);
-        printf ("Pays without a dossier: %s\n", text? text: "none");
-        free (text);
-    }
-
-    if (s_report_figure (report, "study_granted_eur", "Studies granted",
-                         " €", false)
-    ||  s_report_figure (report, "post_funding_eur_per_year",
-                         "Post funding", " € per year", false)
-    ||  s_report_figure (report, "cofunding_eur", "Co-funding", " €", false))
-        return POLECTL_EXIT_ERROR;
-    return POLECTL_EXIT_DONE;
-}
-
-
 //  Make text safe to show on one line of a terminal, in place: C0 and C1
 //  controls and DEL become spaces. Text from the wire may carry an escape
 //  sequence or a line break (an SMTP server's answer in last_error, say).
@@ -974,6 +889,946 @@ s_print_outbox (const json_t *rows)
         }
     }
     return POLECTL_EXIT_DONE;
+}
+
+
+//  --------------------------------------------------------------------------
+//  report: the figures of the programme (docs/REPORT.md), for people, as
+//  CSV, as Markdown, and as an SVG chart
+
+//  The report's value at `key` if it is an integer
+
+static bool
+s_json_int (const json_t *object, const char *key, json_int_t *value)
+{
+    const json_t *item = json_object_get (object, key);
+    if (!json_is_integer (item))
+        return false;
+    *value = json_integer_value (item);
+    return true;
+}
+
+//  Check the shape of the report, so that the printers can walk it without
+//  second thoughts. Keys a newer daemon adds are ignored; the sections an
+//  older one lacks are left out. Returns 0, or an exit status once said.
+
+static int
+s_report_check (const json_t *report)
+{
+    if (!json_is_object (report))
+        return s_malformed ("the report is not a JSON object");
+    static const char *required [] = {
+        "dossiers", "poles_running", "studies_under_way", NULL
+    };
+    for (const char **key = required; *key; key++)
+        if (!json_is_integer (json_object_get (report, *key)))
+            return s_malformed ("'%s' is missing or not a number", *key);
+    static const char *optional [] = {
+        "study_granted_eur", "post_funding_eur_per_year", "cofunding_eur", NULL
+    };
+    for (const char **key = optional; *key; key++) {
+        const json_t *value = json_object_get (report, *key);
+        if (value && !json_is_integer (value))
+            return s_malformed ("'%s' is not a number", *key);
+    }
+    const json_t *as_of = json_object_get (report, "as_of");
+    if (as_of && !json_is_null (as_of) && !json_is_string (as_of))
+        return s_malformed ("'as_of' is neither a date nor null");
+    static const char *objects [] = { "by_state", "by_departement", "money",
+                                      NULL };
+    for (const char **key = objects; *key; key++) {
+        const json_t *value = json_object_get (report, *key);
+        if (value && !json_is_object (value))
+            return s_malformed ("'%s' is not a JSON object", *key);
+    }
+    static const char *arrays [] = { "by_pays", "pays_without_dossier", NULL };
+    for (const char **key = arrays; *key; key++) {
+        const json_t *value = json_object_get (report, *key);
+        if (value && !json_is_array (value))
+            return s_malformed ("'%s' is not a JSON array", *key);
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (json_object_get (report, "by_departement"), key,
+                         value)
+        if (!json_is_object (value))
+            return s_malformed ("'by_departement' of %s is not a JSON object",
+                                key);
+    size_t index;
+    json_array_foreach (json_object_get (report, "by_pays"), index, value)
+        if (!json_is_object (value)
+        ||  !json_is_string (json_object_get (value, "pays")))
+            return s_malformed ("an entry of 'by_pays' is not an object with "
+                                "a 'pays'");
+    json_array_foreach (json_object_get (report, "pays_without_dossier"),
+                        index, value)
+        if (!json_is_string (value))
+            return s_malformed ("an entry of 'pays_without_dossier' is not a "
+                                "string");
+    const json_t *money = json_object_get (report, "money");
+    static const char *tables [] = {
+        "study_grants_by_year", "post_funding_by_year", "cofunding_by_funder",
+        "cofunding_by_year", NULL
+    };
+    for (const char **table = tables; money && *table; table++) {
+        const json_t *object = json_object_get (money, *table);
+        if (object && !json_is_object (object))
+            return s_malformed ("'money.%s' is not a JSON object", *table);
+        json_object_foreach ((json_t *) object, key, value)
+            if (!json_is_integer (value))
+                return s_malformed ("'money.%s' of %s is not a number",
+                                    *table, key);
+    }
+    static const char *totals [] = { "post_funding_eur", "total_eur", NULL };
+    for (const char **total = totals; money && *total; total++) {
+        const json_t *item = json_object_get (money, *total);
+        if (item && !json_is_integer (item))
+            return s_malformed ("'money.%s' is not a number", *total);
+    }
+    return 0;
+}
+
+//  The date the report describes, or NULL for now
+
+static const char *
+s_report_as_of (const json_t *report)
+{
+    return json_string_value (json_object_get (report, "as_of"));
+}
+
+//  The states of by_state with their counts: those of this build in the
+//  order of the lifecycle, then any the daemon knows and this build does
+//  not, in its order. Returns how many were written in names/counts (at
+//  most `size`).
+
+static size_t
+s_report_states (const json_t *by_state, const char **names,
+                 json_int_t *counts, size_t size)
+{
+    size_t used = 0;
+    for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT && used < size;
+         state++) {
+        const char *name = pole_state_name (state);
+        const json_t *count = name? json_object_get (by_state, name): NULL;
+        if (json_is_integer (count)) {
+            names [used] = name;
+            counts [used++] = json_integer_value (count);
+        }
+    }
+    const char *key;
+    json_t *count;
+    json_object_foreach ((json_t *) by_state, key, count) {
+        int state = pole_state_from_name (key);
+        if ((state <= POLE_S_NONE || state >= POLE_S_COUNT)
+        &&  json_is_integer (count) && used < size) {
+            names [used] = key;
+            counts [used++] = json_integer_value (count);
+        }
+    }
+    return used;
+}
+
+#define S_REPORT_MAX_STATES (POLE_S_COUNT + 64)
+
+//  "1 dossier", "3 dossiers"
+
+static const char *
+s_plural (json_int_t count, const char *one, const char *many)
+{
+    return count == 1? one: many;
+}
+
+
+//  For people ---------------------------------------------------------------
+
+//  A money table for people: "LABEL:" then "  KEY: N €" per entry, or
+//  "  none"
+
+static void
+s_print_money_table (const json_t *money, const char *key, const char *label)
+{
+    const json_t *table = json_object_get (money, key);
+    if (!table)
+        return;
+    printf ("%s:\n", label);
+    if (json_object_size (table) == 0)
+        printf ("  none\n");
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) table, name, value) {
+        char *shown = s_one_line (strdup (name));
+        printf ("  %s: %" JSON_INTEGER_FORMAT " €\n", shown? shown: "",
+                json_integer_value (value));
+        free (shown);
+    }
+}
+
+static int
+s_print_report (const json_t *report)
+{
+    int rc = s_report_check (report);
+    if (rc)
+        return rc;
+    json_int_t value = 0;
+    const char *as_of = s_report_as_of (report);
+    if (as_of)
+        printf ("As of: %s (end of the day, UTC)\n", as_of);
+    s_json_int (report, "dossiers", &value);
+    printf ("Dossiers: %" JSON_INTEGER_FORMAT "\n", value);
+    s_json_int (report, "poles_running", &value);
+    printf ("Poles running: %" JSON_INTEGER_FORMAT "\n", value);
+    s_json_int (report, "studies_under_way", &value);
+    printf ("Studies under way: %" JSON_INTEGER_FORMAT "\n", value);
+
+    //  By state, in the order of the lifecycle, the states that hold some
+    const json_t *by_state = json_object_get (report, "by_state");
+    if (by_state) {
+        const char *names [S_REPORT_MAX_STATES];
+        json_int_t counts [S_REPORT_MAX_STATES];
+        size_t states = s_report_states (by_state, names, counts,
+                                         S_REPORT_MAX_STATES);
+        printf ("By state:\n");
+        bool any = false;
+        for (size_t index = 0; index < states; index++)
+            if (counts [index]) {
+                printf ("  %s: %" JSON_INTEGER_FORMAT "\n", names [index],
+                        counts [index]);
+                any = true;
+            }
+        if (!any)
+            printf ("  (no dossier)\n");
+    }
+
+    const json_t *by_departement = json_object_get (report, "by_departement");
+    if (json_object_size (by_departement)) {
+        printf ("By département:\n");
+        const char *key;
+        json_t *figures;
+        json_object_foreach ((json_t *) by_departement, key, figures) {
+            json_int_t dossiers = 0, live = 0, running = 0;
+            s_json_int (figures, "dossiers", &dossiers);
+            s_json_int (figures, "live", &live);
+            s_json_int (figures, "poles_running", &running);
+            printf ("  %s: %" JSON_INTEGER_FORMAT " %s, %" JSON_INTEGER_FORMAT
+                    " live, %" JSON_INTEGER_FORMAT " %s\n", key, dossiers,
+                    s_plural (dossiers, "dossier", "dossiers"), live, running,
+                    s_plural (running, "pole running", "poles running"));
+        }
+    }
+
+    const json_t *without = json_object_get (report, "pays_without_dossier");
+    if (without) {
+        char *text = s_one_line (s_json_text (without));
+        printf ("Pays without a dossier: %s\n", text? text: "none");
+        free (text);
+    }
+
+    if (s_json_int (report, "study_granted_eur", &value))
+        printf ("Studies granted: %" JSON_INTEGER_FORMAT " €\n", value);
+    if (s_json_int (report, "post_funding_eur_per_year", &value))
+        printf ("Post funding: %" JSON_INTEGER_FORMAT " € per year\n", value);
+    if (s_json_int (report, "cofunding_eur", &value))
+        printf ("Co-funding: %" JSON_INTEGER_FORMAT " €\n", value);
+
+    const json_t *money = json_object_get (report, "money");
+    if (money) {
+        s_print_money_table (money, "study_grants_by_year",
+                             "Study grants by year");
+        s_print_money_table (money, "post_funding_by_year",
+                             "Post funding by year");
+        if (s_json_int (money, "post_funding_eur", &value))
+            printf ("  total: %" JSON_INTEGER_FORMAT " €\n", value);
+        s_print_money_table (money, "cofunding_by_funder",
+                             "Co-funding by funder");
+        s_print_money_table (money, "cofunding_by_year", "Co-funding by year");
+        if (s_json_int (money, "total_eur", &value))
+            printf ("Total: %" JSON_INTEGER_FORMAT " €\n", value);
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  CSV ----------------------------------------------------------------------
+
+//  One field of RFC 4180: quoted if it holds a comma, a quote, CR or LF,
+//  its quotes doubled
+
+static void
+s_csv_field (const char *text)
+{
+    if (!strpbrk (text, ",\"\r\n")) {
+        fputs (text, stdout);
+        return;
+    }
+    putchar ('"');
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            putchar ('"');
+        putchar (*p);
+    }
+    putchar ('"');
+}
+
+//  One record "section,key,value" ending in CRLF
+
+static void
+s_csv_row (const char *section, const char *key, const char *value)
+{
+    s_csv_field (section);
+    putchar (',');
+    s_csv_field (key);
+    putchar (',');
+    s_csv_field (value);
+    fputs ("\r\n", stdout);
+}
+
+static void
+s_csv_row_int (const char *section, const char *key, json_int_t value)
+{
+    char text [32];
+    snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT, value);
+    s_csv_row (section, key, text);
+}
+
+//  A row for every key of an object of integers
+
+static void
+s_csv_object (const char *section, const json_t *object)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *) object, key, value)
+        s_csv_row_int (section, key, json_integer_value (value));
+}
+
+//  The figure `figure` of every département
+
+static void
+s_csv_departements (const char *section, const json_t *by_departement,
+                    const char *figure)
+{
+    const char *key;
+    json_t *figures;
+    json_object_foreach ((json_t *) by_departement, key, figures) {
+        json_int_t value = 0;
+        s_json_int (figures, figure, &value);
+        s_csv_row_int (section, key, value);
+    }
+}
+
+static int
+s_print_report_csv (const json_t *report)
+{
+    int rc = s_report_check (report);
+    if (rc)
+        return rc;
+    s_csv_row ("section", "key", "value");
+    const char *as_of = s_report_as_of (report);
+    s_csv_row ("summary", "as_of", as_of? as_of: "");
+    static const char *summary [] = {
+        "dossiers", "poles_running", "studies_under_way", "study_granted_eur",
+        "post_funding_eur_per_year", "cofunding_eur", NULL
+    };
+    for (const char **key = summary; *key; key++) {
+        json_int_t value;
+        if (s_json_int (report, *key, &value))
+            s_csv_row_int ("summary", *key, value);
+    }
+    const json_t *by_state = json_object_get (report, "by_state");
+    const char *names [S_REPORT_MAX_STATES];
+    json_int_t counts [S_REPORT_MAX_STATES];
+    size_t states = s_report_states (by_state, names, counts,
+                                     S_REPORT_MAX_STATES);
+    for (size_t index = 0; index < states; index++)
+        s_csv_row_int ("state", names [index], counts [index]);
+
+    const json_t *by_departement = json_object_get (report, "by_departement");
+    s_csv_departements ("departement", by_departement, "dossiers");
+    s_csv_departements ("departement_live", by_departement, "live");
+    s_csv_departements ("departement_running", by_departement,
+                        "poles_running");
+
+    size_t index;
+    const json_t *item;
+    json_array_foreach (json_object_get (report, "by_pays"), index, item) {
+        const char *state = json_string_value (json_object_get (item, "state"));
+        s_csv_row ("pays", json_string_value (json_object_get (item, "pays")),
+                   state? state: "");
+    }
+    json_array_foreach (json_object_get (report, "pays_without_dossier"),
+                        index, item)
+        s_csv_row ("pays_without_dossier", json_string_value (item), "");
+
+    const json_t *money = json_object_get (report, "money");
+    s_csv_object ("study_grants", json_object_get (money,
+                                                   "study_grants_by_year"));
+    s_csv_object ("post_funding", json_object_get (money,
+                                                   "post_funding_by_year"));
+    s_csv_object ("cofunding_funder", json_object_get (money,
+                                                       "cofunding_by_funder"));
+    s_csv_object ("cofunding_year", json_object_get (money,
+                                                     "cofunding_by_year"));
+    json_int_t total;
+    if (s_json_int (money, "total_eur", &total))
+        s_csv_row_int ("total", "total_eur", total);
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  Markdown -----------------------------------------------------------------
+
+//  Text for a table cell: the characters Markdown would read as markup
+//  escaped ('_' only outside a word: inside one, as in state names, it
+//  does not emphasise), line breaks as spaces
+
+static bool
+s_md_inside_word (const char *start, const char *p)
+{
+    return p > start && isalnum ((unsigned char) p [-1])
+        && isalnum ((unsigned char) p [1]);
+}
+
+static void
+s_md_cell (const char *text)
+{
+    const char *start = text? text: "";
+    for (const char *p = start; *p; p++) {
+        if (strchr ("\\|*`[]<>#", *p)
+        ||  (*p == '_' && !s_md_inside_word (start, p)))
+            putchar ('\\');
+        putchar (*p == '\n' || *p == '\r' || *p == '\t'? ' ': *p);
+    }
+}
+
+//  A two-column table "| HEADING | € |" of an object of integers
+
+static void
+s_md_money (const json_t *money, const char *key, const char *heading,
+            const char *column)
+{
+    const json_t *table = json_object_get (money, key);
+    if (!table)
+        return;
+    printf ("\n## %s\n\n", heading);
+    if (json_object_size (table) == 0) {
+        printf ("None.\n");
+        return;
+    }
+    printf ("| %s | euros |\n|---|--:|\n", column);
+    const char *name;
+    json_t *value;
+    json_object_foreach ((json_t *) table, name, value) {
+        printf ("| ");
+        s_md_cell (name);
+        printf (" | %" JSON_INTEGER_FORMAT " |\n", json_integer_value (value));
+    }
+}
+
+static int
+s_print_report_markdown (const json_t *report)
+{
+    int rc = s_report_check (report);
+    if (rc)
+        return rc;
+    const char *as_of = s_report_as_of (report);
+    if (as_of)
+        printf ("# Rapport / Report, %s\n\n", as_of);
+    else
+        printf ("# Rapport / Report, now\n\n");
+    printf ("Figures %s.\n",
+            as_of? "from the event log as it stood at the end of that day "
+                   "(UTC)": "as they stand now");
+
+    printf ("\n## Summary\n\n| figure | value |\n|---|--:|\n");
+    static const char *keys [] = {
+        "dossiers", "poles_running", "studies_under_way", "study_granted_eur",
+        "post_funding_eur_per_year", "cofunding_eur", NULL
+    };
+    static const char *labels [] = {
+        "dossiers", "poles running", "studies under way",
+        "study grants (euros)", "post funding per year (euros)",
+        "co-funding (euros)"
+    };
+    for (size_t index = 0; keys [index]; index++) {
+        json_int_t value;
+        if (s_json_int (report, keys [index], &value))
+            printf ("| %s | %" JSON_INTEGER_FORMAT " |\n", labels [index],
+                    value);
+    }
+    const json_t *money = json_object_get (report, "money");
+    json_int_t total;
+    if (s_json_int (money, "total_eur", &total))
+        printf ("| total (euros) | %" JSON_INTEGER_FORMAT " |\n", total);
+
+    const json_t *by_state = json_object_get (report, "by_state");
+    if (by_state) {
+        const char *names [S_REPORT_MAX_STATES];
+        json_int_t counts [S_REPORT_MAX_STATES];
+        size_t states = s_report_states (by_state, names, counts,
+                                         S_REPORT_MAX_STATES);
+        printf ("\n## Dossiers by state\n\n| state | dossiers |\n|---|--:|\n");
+        for (size_t index = 0; index < states; index++)
+            if (counts [index]) {
+                printf ("| ");
+                s_md_cell (names [index]);
+                printf (" | %" JSON_INTEGER_FORMAT " |\n", counts [index]);
+            }
+    }
+
+    const json_t *by_departement = json_object_get (report, "by_departement");
+    if (by_departement) {
+        printf ("\n## By département\n\n"
+                "| département | dossiers | live | poles running |\n"
+                "|---|--:|--:|--:|\n");
+        const char *key;
+        json_t *figures;
+        json_object_foreach ((json_t *) by_departement, key, figures) {
+            json_int_t dossiers = 0, live = 0, running = 0;
+            s_json_int (figures, "dossiers", &dossiers);
+            s_json_int (figures, "live", &live);
+            s_json_int (figures, "poles_running", &running);
+            printf ("| ");
+            s_md_cell (key);
+            printf (" | %" JSON_INTEGER_FORMAT " | %" JSON_INTEGER_FORMAT
+                    " | %" JSON_INTEGER_FORMAT " |\n", dossiers, live, running);
+        }
+    }
+
+    const json_t *by_pays = json_object_get (report, "by_pays");
+    if (by_pays) {
+        printf ("\n## By Pays\n\n"
+                "| Pays | département | dossiers | live | state |\n"
+                "|---|--:|--:|--:|---|\n");
+        size_t index;
+        const json_t *item;
+        json_array_foreach (by_pays, index, item) {
+            printf ("| ");
+            s_md_cell (json_string_value (json_object_get (item, "pays")));
+            static const char *columns [] = {
+                "departement", "dossiers", "live", "state"
+            };
+            for (int column = 0; column < 4; column++) {
+                char *text = s_cell (item, columns [column]);
+                printf (" | ");
+                s_md_cell (text);
+                free (text);
+            }
+            printf (" |\n");
+        }
+    }
+
+    const json_t *without = json_object_get (report, "pays_without_dossier");
+    if (without) {
+        printf ("\n## Pays without a dossier\n\n");
+        if (json_array_size (without) == 0)
+            printf ("None.\n");
+        size_t index;
+        const json_t *item;
+        json_array_foreach (without, index, item) {
+            printf ("- ");
+            s_md_cell (json_string_value (item));
+            printf ("\n");
+        }
+    }
+
+    if (money) {
+        s_md_money (money, "study_grants_by_year", "Study grants by year",
+                    "year");
+        s_md_money (money, "post_funding_by_year", "Post funding by year",
+                    "year");
+        s_md_money (money, "cofunding_by_funder", "Co-funding by funder",
+                    "funder");
+        s_md_money (money, "cofunding_by_year", "Co-funding by year", "year");
+        json_int_t post_funding;
+        printf ("\n## Total\n\n| | euros |\n|---|--:|\n");
+        json_int_t value;
+        if (s_json_int (report, "study_granted_eur", &value))
+            printf ("| study grants | %" JSON_INTEGER_FORMAT " |\n", value);
+        if (s_json_int (money, "post_funding_eur", &post_funding))
+            printf ("| post funding | %" JSON_INTEGER_FORMAT " |\n",
+                    post_funding);
+        if (s_json_int (report, "cofunding_eur", &value))
+            printf ("| co-funding | %" JSON_INTEGER_FORMAT " |\n", value);
+        if (s_json_int (money, "total_eur", &total))
+            printf ("| **total** | **%" JSON_INTEGER_FORMAT "** |\n", total);
+    }
+    return POLECTL_EXIT_DONE;
+}
+
+
+//  SVG ----------------------------------------------------------------------
+
+//  Text for XML: &, <, >, " as entities; control characters, which XML 1.0
+//  does not allow, as spaces
+
+static void
+s_xml_text (FILE *file, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *) text; *p; p++) {
+        switch (*p) {
+            case '&': fputs ("&amp;", file); break;
+            case '<': fputs ("&lt;", file); break;
+            case '>': fputs ("&gt;", file); break;
+            case '"': fputs ("&quot;", file); break;
+            default:
+                fputc (*p < 0x20 || *p == 0x7F? ' ': *p, file);
+        }
+    }
+}
+
+//  Euros with the thousands apart: "280 000 €"
+
+static void
+s_euros_text (json_int_t value, char *buffer, size_t size)
+{
+    char digits [32];
+    snprintf (digits, sizeof digits, "%" JSON_INTEGER_FORMAT,
+              value < 0? -value: value);
+    size_t length = strlen (digits), used = 0;
+    if (value < 0 && used + 1 < size)
+        buffer [used++] = '-';
+    for (size_t index = 0; index < length && used + 2 < size; index++) {
+        if (index && (length - index) % 3 == 0)
+            buffer [used++] = ' ';
+        buffer [used++] = digits [index];
+    }
+    snprintf (buffer + used, size - used, " €");
+}
+
+#define S_SVG_WIDTH  760
+#define S_SVG_LABEL  210            //  right edge of the labels
+#define S_SVG_BAR    (S_SVG_LABEL + 10)
+#define S_SVG_SPAN   420            //  the longest bar
+#define S_SVG_ROW    24
+
+//  One horizontal bar chart at *y, moving *y below it
+
+static void
+s_svg_chart (FILE *file, int *y, const char *heading, const char *colour,
+             const char **labels, const json_int_t *values,
+             const char **texts, size_t count, const char *empty)
+{
+    fprintf (file, "  <text x=\"20\" y=\"%d\" font-size=\"15\" "
+                   "font-weight=\"bold\">", *y);
+    s_xml_text (file, heading);
+    fprintf (file, "</text>\n");
+    *y += 12;
+    json_int_t max = 0;
+    for (size_t index = 0; index < count; index++)
+        if (values [index] > max)
+            max = values [index];
+    if (count == 0) {
+        fprintf (file, "  <text x=\"%d\" y=\"%d\" fill=\"#666666\">",
+                 S_SVG_BAR, *y + 16);
+        s_xml_text (file, empty);
+        fprintf (file, "</text>\n");
+        *y += S_SVG_ROW;
+    }
+    for (size_t index = 0; index < count; index++) {
+        int width = max > 0
+                  ? (int) ((double) values [index] * S_SVG_SPAN / (double) max)
+                  : 0;
+        if (width < 1 && values [index] > 0)
+            width = 1;
+        fprintf (file, "  <text x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+                 S_SVG_LABEL, *y + 16);
+        s_xml_text (file, labels [index]);
+        fprintf (file, "</text>\n");
+        fprintf (file, "  <rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"18\" "
+                       "fill=\"%s\"/>\n", S_SVG_BAR, *y + 3, width, colour);
+        fprintf (file, "  <text x=\"%d\" y=\"%d\">", S_SVG_BAR + width + 6,
+                 *y + 16);
+        s_xml_text (file, texts [index]);
+        fprintf (file, "</text>\n");
+        *y += S_SVG_ROW;
+    }
+    *y += 28;
+}
+
+//  Write the chart of the report to `path`: the dossiers per state (the
+//  states that hold some) and the post funding per calendar year. Returns
+//  0, or an exit status once said.
+
+static int
+s_write_svg (const char *path, const json_t *report)
+{
+    //  The bars, first
+    const char *names [S_REPORT_MAX_STATES];
+    json_int_t counts [S_REPORT_MAX_STATES];
+    size_t states = s_report_states (json_object_get (report, "by_state"),
+                                     names, counts, S_REPORT_MAX_STATES);
+    const char *state_labels [S_REPORT_MAX_STATES];
+    json_int_t state_values [S_REPORT_MAX_STATES];
+    char state_texts_buf [S_REPORT_MAX_STATES][24];
+    const char *state_texts [S_REPORT_MAX_STATES];
+    size_t bars = 0;
+    for (size_t index = 0; index < states; index++)
+        if (counts [index] > 0) {
+            state_labels [bars] = names [index];
+            state_values [bars] = counts [index];
+            snprintf (state_texts_buf [bars], sizeof state_texts_buf [bars],
+                      "%" JSON_INTEGER_FORMAT, counts [index]);
+            state_texts [bars] = state_texts_buf [bars];
+            bars++;
+        }
+    const json_t *by_year = json_object_get (json_object_get (report, "money"),
+                                             "post_funding_by_year");
+    size_t years = json_object_size (by_year);
+    const char **year_labels = (const char **) calloc (years + 1,
+                                                       sizeof (char *));
+    json_int_t *year_values = (json_int_t *) calloc (years + 1,
+                                                     sizeof (json_int_t));
+    char **year_texts = (char **) calloc (years + 1, sizeof (char *));
+    size_t year_count = 0;
+    if (year_labels && year_values && year_texts) {
+        const char *key;
+        json_t *value;
+        json_object_foreach ((json_t *) by_year, key, value) {
+            if (year_count >= years || !json_is_integer (value))
+                continue;
+            year_labels [year_count] = key;
+            year_values [year_count] = json_integer_value (value);
+            year_texts [year_count] = (char *) malloc (48);
+            if (year_texts [year_count])
+                s_euros_text (year_values [year_count],
+                              year_texts [year_count], 48);
+            else
+                break;
+            year_count++;
+        }
+    }
+
+    int rc = 0;
+    FILE *file = fopen (path, "w");
+    if (!file)
+        rc = -1;
+    else {
+        const char *as_of = s_report_as_of (report);
+        char title [96];
+        snprintf (title, sizeof title, "Rapport / Report, %s%s",
+                  as_of? "as of ": "", as_of? as_of: "now");
+        int height = 70 + 40 + S_SVG_ROW * (int) (bars? bars: 1)
+                   + 40 + S_SVG_ROW * (int) (year_count? year_count: 1) + 30;
+        fprintf (file, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        fprintf (file, "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                       "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                       "font-family=\"Helvetica, Arial, sans-serif\" "
+                       "font-size=\"13\">\n",
+                 S_SVG_WIDTH, height, S_SVG_WIDTH, height);
+        fprintf (file, "  <title>");
+        s_xml_text (file, title);
+        fprintf (file, "</title>\n");
+        fprintf (file, "  <rect width=\"100%%\" height=\"100%%\" "
+                       "fill=\"#ffffff\"/>\n");
+        fprintf (file, "  <text x=\"20\" y=\"34\" font-size=\"20\" "
+                       "font-weight=\"bold\">");
+        s_xml_text (file, title);
+        fprintf (file, "</text>\n");
+        int y = 76;
+        s_svg_chart (file, &y, "Dossiers per state", "#4a86c5", state_labels,
+                     state_values, state_texts, bars, "no dossier");
+        s_svg_chart (file, &y, "Post funding per calendar year", "#d9822b",
+                     year_labels, year_values, (const char **) year_texts,
+                     year_count, "no post funding");
+        fprintf (file, "</svg>\n");
+        if (ferror (file))
+            rc = -1;
+        if (fclose (file) != 0)
+            rc = -1;
+    }
+    int saved = errno;
+    for (size_t index = 0; year_texts && index < year_count; index++)
+        free (year_texts [index]);
+    free (year_labels);
+    free (year_values);
+    free (year_texts);
+    if (rc) {
+        fprintf (stderr, "polectl: cannot write %s: %s\n", path,
+                 strerror (saved));
+        return POLECTL_EXIT_ERROR;
+    }
+    return 0;
+}
+
+
+//  show: the funding plan, one line per funded year opened,
+//  "year 1  opened 2010-01-10  2 posts  70000 €  report filed", and the
+//  open obligations, "KIND [year N]  due YYYY-MM-DD  STATE", aligned
+
+#define S_PLAN_COLUMNS 5
+#define S_OBLIGATION_COLUMNS 3
+
+//  The day of a time YYYY-MM-DDTHH:MM:SSZ, else the text as it is. The
+//  caller frees.
+
+static char *
+s_day_of (const json_t *value)
+{
+    char *text = s_one_line (s_json_text (value));
+    int64_t seconds;
+    if (text && strlen (text) == 20 && pole_proto_time_parse (text, &seconds) == 0)
+        text [10] = 0;
+    return text;
+}
+
+static char *
+s_plan_cell (const json_t *entry, int column)
+{
+    char *text = NULL, *result = NULL;
+    switch (column) {
+        case 0:
+            text = s_cell (entry, "year");
+            result = zsys_sprintf ("year %s", text);
+            break;
+        case 1:
+            text = s_day_of (json_object_get (entry, "opened_at"));
+            result = zsys_sprintf ("opened %s", text? text: "-");
+            break;
+        case 2: {
+            const json_t *posts = json_object_get (entry, "posts");
+            text = s_cell (entry, "posts");
+            result = zsys_sprintf ("%s %s", text,
+                                   json_is_integer (posts)
+                                   && json_integer_value (posts) == 1
+                                   ? "post": "posts");
+            break;
+        }
+        case 3:
+            text = s_cell (entry, "amount_eur");
+            result = zsys_sprintf ("%s €", text);
+            break;
+        default:
+            text = s_one_line (s_cell (entry, "report"));
+            result = zsys_sprintf ("report %s", text);
+    }
+    free (text);
+    return result;
+}
+
+static char *
+s_obligation_cell (const json_t *entry, int column)
+{
+    char *text = NULL, *result = NULL;
+    switch (column) {
+        case 0: {
+            char *kind = s_one_line (s_cell (entry, "kind"));
+            text = s_json_text (json_object_get (entry, "year"));
+            result = text? zsys_sprintf ("%s year %s", kind, text)
+                         : strdup (kind? kind: "-");
+            free (kind);
+            break;
+        }
+        case 1:
+            text = s_day_of (json_object_get (entry, "due"));
+            result = zsys_sprintf ("due %s", text? text: "-");
+            break;
+        default:
+            result = s_one_line (s_cell (entry, "state"));
+    }
+    free (text);
+    return result;
+}
+
+//  "HEADING:" then one aligned line per entry of the array (two spaces in),
+//  or "  none"; `right` says which columns are right-aligned
+
+static void
+s_print_entries (const char *heading, const json_t *entries, int columns,
+                 char *(*cell) (const json_t *, int), const bool *right)
+{
+    printf ("%s:\n", heading);
+    if (json_array_size (entries) == 0) {
+        printf ("  none\n");
+        return;
+    }
+    size_t width [S_PLAN_COLUMNS] = { 0 };
+    size_t index;
+    const json_t *entry;
+    json_array_foreach (entries, index, entry)
+        for (int column = 0; column < columns - 1; column++) {
+            char *text = cell (entry, column);
+            size_t used = text? s_display_width (text): 0;
+            if (used > width [column])
+                width [column] = used;
+            free (text);
+        }
+    json_array_foreach (entries, index, entry) {
+        printf (" ");
+        for (int column = 0; column < columns; column++) {
+            char *text = cell (entry, column);
+            printf (" ");
+            if (column == columns - 1)
+                printf ("%s\n", text? text: "-");
+            else {
+                s_print_padded (text? text: "-", width [column],
+                                right [column]);
+                printf (" ");
+            }
+            free (text);
+        }
+    }
+}
+
+//  Check that a key of the dossier is absent or an array of objects
+
+static int
+s_check_entries (const json_t *dossier, const char *key)
+{
+    const json_t *entries = json_object_get (dossier, key);
+    if (!entries)
+        return 0;
+    if (!json_is_array (entries))
+        return s_malformed ("'%s' is not a JSON array", key);
+    size_t index;
+    const json_t *entry;
+    json_array_foreach (entries, index, entry)
+        if (!json_is_object (entry))
+            return s_malformed ("an entry of '%s' is not a JSON object", key);
+    return 0;
+}
+
+//  show without --json: the facts, the funding plan, the obligations,
+//  then the history as `polectl history` prints it
+
+static int
+s_print_story (const json_t *dossier, const json_t *history)
+{
+    if (!json_is_object (dossier))
+        return s_malformed ("a dossier is not a JSON object");
+    if (!json_is_array (history))
+        return s_malformed ("the history is not a JSON array");
+    size_t index;
+    const json_t *entry;
+    json_array_foreach (history, index, entry)
+        if (!json_is_object (entry))
+            return s_malformed ("an event of the history is not a JSON object");
+    int rc = s_check_entries (dossier, "funding_plan");
+    if (rc == 0)
+        rc = s_check_entries (dossier, "obligations");
+    if (rc)
+        return rc;
+
+    rc = s_print_dossier (dossier);
+    if (rc)
+        return rc;
+    const json_t *plan = json_object_get (dossier, "funding_plan");
+    if (plan) {
+        static const bool right [S_PLAN_COLUMNS] = {
+            false, false, true, true, false
+        };
+        s_print_entries ("Funding plan", plan, S_PLAN_COLUMNS, s_plan_cell,
+                         right);
+    }
+    const json_t *obligations = json_object_get (dossier, "obligations");
+    if (obligations) {
+        static const bool right [S_OBLIGATION_COLUMNS] = {
+            false, false, false
+        };
+        s_print_entries ("Obligations", obligations, S_OBLIGATION_COLUMNS,
+                         s_obligation_cell, right);
+    }
+    printf ("History:\n");
+    return s_print_history (history);
 }
 
 
@@ -1453,7 +2308,7 @@ s_cmd_send (const s_command_t *self, s_options_t *opts, int argc,
 }
 
 
-//  show and history: one dossier id, --json
+//  history: one dossier id, --json
 
 static int
 s_cmd_dossier_read (const s_command_t *self, s_options_t *opts, int argc,
@@ -1481,12 +2336,73 @@ s_cmd_dossier_read (const s_command_t *self, s_options_t *opts, int argc,
     return rc;
 }
 
+//  s_call with a request id of its own: for the second request of a
+//  command that asks twice (show asks SHOW, then HISTORY)
+
+static int
+s_call_fresh (const s_options_t *opts, pole_request_t *request,
+              pole_reply_t **reply_p)
+{
+    s_options_t fresh = *opts;
+    zuuid_t *uuid = zuuid_new ();
+    if (!uuid) {
+        fprintf (stderr, "polectl: cannot make a request id\n");
+        return POLECTL_EXIT_ERROR;
+    }
+    snprintf (fresh.request_id_buf, sizeof fresh.request_id_buf, "%s",
+              zuuid_str_canonical (uuid));
+    zuuid_destroy (&uuid);
+    fresh.request_id = fresh.request_id_buf;
+    return s_call (&fresh, request, reply_p);
+}
+
+//  show: SHOW, then (without --json) HISTORY; nothing is printed until both
+//  have answered
+
 static int
 s_cmd_show (const s_command_t *self, s_options_t *opts, int argc,
             char *argv [])
 {
-    return s_cmd_dossier_read (self, opts, argc, argv, POLE_CMD_SHOW,
-                               s_print_dossier);
+    bool as_json = false;
+    int rc = s_parse_read_command (self, argc, argv, &as_json, 1);
+    if (rc >= 0)
+        return rc;
+    int64_t dossier;
+    if (s_parse_dossier_id (self, argv [optind], &dossier))
+        return POLECTL_EXIT_USAGE;
+
+    pole_request_t request = {
+        .command = POLE_CMD_SHOW,
+        .dossier = dossier,
+        .expected_version = -1
+    };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (as_json) {
+        //  The SHOW payload alone, as received
+        if (rc == 0)
+            rc = s_print_json_payload (reply, true, s_print_dossier);
+        pole_reply_destroy (&reply);
+        return rc;
+    }
+    json_t *document = rc == 0? s_payload_json (reply): NULL;
+    if (rc == 0 && !document)
+        rc = POLECTL_EXIT_ERROR;
+    pole_reply_destroy (&reply);
+    json_t *history = NULL;
+    if (rc == 0) {
+        request.command = POLE_CMD_HISTORY;
+        rc = s_call_fresh (opts, &request, &reply);
+        history = rc == 0? s_payload_json (reply): NULL;
+        if (rc == 0 && !history)
+            rc = POLECTL_EXIT_ERROR;
+        pole_reply_destroy (&reply);
+    }
+    if (rc == 0)
+        rc = s_print_story (document, history);
+    json_decref (document);
+    json_decref (history);
+    return rc;
 }
 
 static int
@@ -1582,32 +2498,156 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
 }
 
 
+//  A day of the calendar written YYYY-MM-DD (2013-02-30 is not one)
+
+static bool
+s_day_valid (const char *text)
+{
+    int64_t seconds;
+    return strlen (text) == 10 && text [4] == '-' && text [7] == '-'
+        && pole_proto_time_parse (text, &seconds) == 0;
+}
+
 static int
 s_cmd_report (const s_command_t *self, s_options_t *opts, int argc,
               char *argv [])
 {
-    bool as_json = false;
-    int rc = s_parse_read_command (self, argc, argv, &as_json, 0);
-    if (rc >= 0)
-        return rc;
+    static const struct option longopts [] = {
+        { "as-of",    required_argument, NULL, OPT_AS_OF },
+        { "json",     no_argument,       NULL, OPT_JSON },
+        { "csv",      no_argument,       NULL, OPT_CSV },
+        { "markdown", no_argument,       NULL, OPT_MARKDOWN },
+        { "svg",      required_argument, NULL, OPT_SVG },
+        { "help",     no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *as_of = NULL;
+    const char *svg = NULL;
+    int format = 0;                     //  0 for people, else the option
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        switch (c) {
+            case OPT_AS_OF:
+                if (as_of)
+                    return s_usage_error (self->name,
+                                          "report: --as-of given twice");
+                if (!s_day_valid (optarg))
+                    return s_usage_error (self->name, "report: --as-of must "
+                                          "be a day of the calendar, "
+                                          "YYYY-MM-DD, not '%s'", optarg);
+                as_of = optarg;
+                break;
+            case OPT_JSON:
+            case OPT_CSV:
+            case OPT_MARKDOWN:
+                if (format && format != c)
+                    return s_usage_error (self->name, "report: --json, --csv "
+                                          "and --markdown exclude one "
+                                          "another");
+                format = c;
+                break;
+            case OPT_SVG:
+                if (svg)
+                    return s_usage_error (self->name,
+                                          "report: --svg given twice");
+                if (!*optarg)
+                    return s_usage_error (self->name,
+                                          "report: --svg needs a file name");
+                svg = optarg;
+                break;
+            case 'h':
+                s_print_command_help (self);
+                return POLECTL_EXIT_DONE;
+            default:
+                return POLECTL_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return s_usage_error (self->name, "report: unexpected argument '%s'",
+                              argv [optind]);
+
+    pole_field_t filter = { "as_of", as_of };
     pole_request_t request = {
         .command = POLE_CMD_REPORT,
-        .expected_version = -1
+        .expected_version = -1,
+        .fields = as_of? &filter: NULL,
+        .field_count = as_of? 1: 0
     };
     pole_reply_t *reply = NULL;
-    rc = s_call (opts, &request, &reply);
-    if (rc == 0)
-        rc = s_print_json_payload (reply, as_json, s_print_report);
+    int rc = s_call (opts, &request, &reply);
+    json_t *report = rc == 0? s_payload_json (reply): NULL;
+    if (rc == 0 && !report)
+        rc = POLECTL_EXIT_ERROR;
+    //  The chart first: if it cannot be written, nothing is printed
+    if (rc == 0 && svg) {
+        rc = s_report_check (report);
+        if (rc == 0)
+            rc = s_write_svg (svg, report);
+    }
+    if (rc == 0) {
+        switch (format) {
+            case OPT_JSON:
+                printf ("%s\n", reply->frames [0]);
+                break;
+            case OPT_CSV:
+                rc = s_print_report_csv (report);
+                break;
+            case OPT_MARKDOWN:
+                rc = s_print_report_markdown (report);
+                break;
+            default:
+                rc = s_print_report (report);
+        }
+    }
+    json_decref (report);
     pole_reply_destroy (&reply);
     return rc;
 }
 
 
+//  graph ID: the path of the dossier, from its history
+
+static int
+s_print_graph_path (const json_t *history)
+{
+    if (!json_is_array (history))
+        return s_malformed ("the history is not a JSON array");
+    size_t steps = json_array_size (history);
+    int *states = (int *) calloc (steps + 1, sizeof (int));
+    int *events = (int *) calloc (steps + 1, sizeof (int));
+    int rc = POLECTL_EXIT_DONE;
+    if (!states || !events) {
+        fprintf (stderr, "polectl: out of memory\n");
+        rc = POLECTL_EXIT_ERROR;
+    }
+    size_t index;
+    const json_t *entry;
+    json_array_foreach (history, index, entry) {
+        if (rc)
+            break;
+        const char *event = json_string_value (json_object_get (entry,
+                                                                "event"));
+        const char *to = json_string_value (json_object_get (entry, "to"));
+        events [index] = pole_event_from_name (event);
+        states [index] = pole_state_from_name (to);
+        //  A name this build does not know would draw a wrong path
+        if (events [index] < 0 || states [index] <= POLE_S_NONE)
+            rc = s_malformed ("entry %zu of the history (event %s, state "
+                              "%s) is not in this build's workflow",
+                              index + 1, event? event: "missing",
+                              to? to: "missing");
+    }
+    if (rc == POLECTL_EXIT_DONE)
+        pole_workflow_print_dot_path (stdout, states, events, steps);
+    free (states);
+    free (events);
+    return rc;
+}
+
 static int
 s_cmd_graph (const s_command_t *self, s_options_t *opts, int argc,
              char *argv [])
 {
-    (void) opts;
     static const struct option longopts [] = {
         { "markdown", no_argument, NULL, OPT_MARKDOWN },
         { "help",     no_argument, NULL, 'h' },
@@ -1627,9 +2667,29 @@ s_cmd_graph (const s_command_t *self, s_options_t *opts, int argc,
                 return POLECTL_EXIT_USAGE;
         }
     }
-    if (optind < argc)
+    if (optind + 1 < argc)
         return s_usage_error (self->name, "graph: unexpected argument '%s'",
-                              argv [optind]);
+                              argv [optind + 1]);
+    if (optind < argc) {
+        //  graph ID: the dossier's path, from its history
+        if (markdown)
+            return s_usage_error (self->name, "graph: --markdown takes no "
+                                  "dossier ID");
+        int64_t dossier;
+        if (s_parse_dossier_id (self, argv [optind], &dossier))
+            return POLECTL_EXIT_USAGE;
+        pole_request_t request = {
+            .command = POLE_CMD_HISTORY,
+            .dossier = dossier,
+            .expected_version = -1
+        };
+        pole_reply_t *reply = NULL;
+        int rc = s_call (opts, &request, &reply);
+        if (rc == 0)
+            rc = s_print_json_payload (reply, false, s_print_graph_path);
+        pole_reply_destroy (&reply);
+        return rc;
+    }
     if (markdown)
         pole_workflow_print_markdown (stdout);
     else
@@ -2331,10 +3391,19 @@ static const s_command_t s_commands [] = {
       "\nAmounts are whole euros (20000). A warning from the daemon goes to\n"
       "stderr as 'polectl: warning: ...'.\n",
       s_cmd_send },
-    { "show", "ID [--json]", "print one dossier",
+    { "show", "ID [--json]",
+      "print one dossier, its funding plan, obligations and history",
       "Options:\n"
-      "  --json      the daemon's JSON object as received\n"
-      "  -h, --help  print this help\n",
+      "  --json      the daemon's JSON object as received (SHOW only)\n"
+      "  -h, --help  print this help\n"
+      "\nPrints the facts, one 'key: value' a line, then\n"
+      "  Funding plan:  one line per funded year opened,\n"
+      "    year N  opened YYYY-MM-DD  P posts  EUROS €  report filed|due\n"
+      "  Obligations:   one line per open timer (as in agenda),\n"
+      "    KIND [year N]  due YYYY-MM-DD  armed|waiting|overdue\n"
+      "  History:       the lines of 'polectl history ID'\n"
+      "It asks SHOW, then HISTORY (with a request id of its own), and prints\n"
+      "nothing until both have answered.\n",
       s_cmd_show },
     { "list", "[--state S] [--pays P] [--overdue] [--json]",
       "list the dossiers, by id: ID STATE PAYS HOLDER",
@@ -2355,11 +3424,27 @@ static const s_command_t s_commands [] = {
       "  -h, --help  print this help\n"
       "\nOne line per event: SEQ AT ACTOR EVENT FROM -> TO key=value ...\n",
       s_cmd_history },
-    { "report", "[--json]", "print where the programme stands",
+    { "report", "[--as-of DATE] [--json | --csv | --markdown] [--svg FILE]",
+      "print where the programme stands (now, or as of a day)",
       "Options:\n"
-      "  --json      the daemon's JSON object as received (with the figures\n"
-      "              by département and by Pays)\n"
-      "  -h, --help  print this help\n",
+      "  --as-of DATE  the programme as it stood at the end of DATE\n"
+      "                (YYYY-MM-DD, 23:59:59 UTC), from the event log\n"
+      "  --json        the daemon's JSON object as received (with the figures\n"
+      "                by département and by Pays)\n"
+      "  --csv         one table, RFC 4180 (CRLF), header section,key,value;\n"
+      "                sections summary, state, departement, departement_live,\n"
+      "                departement_running, pays, pays_without_dossier,\n"
+      "                study_grants, post_funding, cofunding_funder,\n"
+      "                cofunding_year, total\n"
+      "  --markdown    a '# Rapport / Report' document with Markdown tables\n"
+      "  --svg FILE    also write a chart to FILE (SVG: dossiers per state,\n"
+      "                post funding per calendar year), then print the report\n"
+      "                as asked; exit 6 if FILE cannot be written\n"
+      "  -h, --help    print this help\n"
+      "\nWithout a format: the headline figures, the states that hold\n"
+      "dossiers, the départements, the Pays without a dossier, then the\n"
+      "money: study grants and post funding by year, co-funding by funder\n"
+      "and by year, and the total. See docs/REPORT.md.\n",
       s_cmd_report },
     { "agenda", "[--days N] [--json]",
       "print what falls due soon, and what is overdue",
@@ -2390,11 +3475,17 @@ static const s_command_t s_commands [] = {
       "DAYS, so that a retry cannot advance twice. The actor (-a) is who\n"
       "asks.\n",
       s_cmd_clock },
-    { "graph", "[--markdown]",
-      "print the workflow as Graphviz DOT (or Markdown); needs no daemon",
+    { "graph", "[ID | --markdown]",
+      "print the workflow as Graphviz DOT (or Markdown); ID: a dossier's path",
       "Options:\n"
       "  --markdown  the Markdown tables of docs/WORKFLOW.md instead\n"
-      "  -h, --help  print this help\n",
+      "  -h, --help  print this help\n"
+      "\nWithout ID, needs no daemon: the workflow table of this build. With\n"
+      "ID, asks the dossier's HISTORY and prints the same digraph with its\n"
+      "path highlighted: the states it visited filled (the one it is in\n"
+      "darker), each transition it took bold and numbered in order\n"
+      "('3: grant_study'), the rest grey; a reopen gets a dashed edge of\n"
+      "its own. Render with Graphviz: polectl graph 12 | dot -Tsvg > 12.svg\n",
       s_cmd_graph },
     { "ping", "", "print the daemon's version",
       "Options:\n"

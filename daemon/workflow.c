@@ -19,6 +19,7 @@
 */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pole/workflow.h"
@@ -359,31 +360,205 @@ s_dot_target (int to)
     return pole_state_name (to);
 }
 
-void
-pole_workflow_print_dot (void *out)
+//  The path of one dossier through the table, for pole_workflow_print_dot_path:
+//  step i is events [i], reaching states [i], from states [i - 1] (NONE
+//  before step 0)
+typedef struct {
+    const int *states;
+    const int *events;
+    size_t steps;
+    long *rows;                 //  s_step_row of each step, once computed
+} s_path_t;
+
+//  Colours of the highlighted path
+#define S_PATH_FILL    "#cfe8ff"    //  a state visited
+#define S_PATH_CURRENT "#8cc4ff"    //  the state the dossier is in
+#define S_PATH_EDGE    "#1f5fa8"    //  a transition taken
+#define S_PATH_GREY    "color=gray70, fontcolor=gray50"
+
+static bool
+s_state_valid (int state)
 {
-    FILE *file = (FILE *) out;
-    if (!file)
-        return;
+    return state >= POLE_S_NONE && state < POLE_S_COUNT;
+}
+
+//  The state a step left, or -1 if unknown
+static int
+s_step_from (const s_path_t *path, size_t step)
+{
+    if (step == 0)
+        return POLE_S_NONE;
+    int from = path->states [step - 1];
+    return s_state_valid (from)? from: -1;
+}
+
+//  True if the step can be drawn: known states and event
+static bool
+s_step_valid (const s_path_t *path, size_t step)
+{
+    int event = path->events [step];
+    int to = path->states [step];
+    return s_step_from (path, step) >= 0 && to > POLE_S_NONE
+        && to < POLE_S_COUNT && event >= 0 && event < POLE_E_COUNT;
+}
+
+//  The row of the table a valid step followed (same source, event and
+//  target), or -1 if none did: a reopen, whose row leads to the "previous
+//  state" note, or a step the table does not know
+static long
+s_step_row_find (const s_path_t *path, size_t step)
+{
+    if (!s_step_valid (path, step))
+        return -1;
+    int from = s_step_from (path, step);
+    int to = path->states [step];
+    for (size_t index = 0; index < S_TRANSITION_COUNT; index++) {
+        const pole_transition_t *row = &s_transitions [index];
+        if ((int) row->from != from || (int) row->event != path->events [step])
+            continue;
+        int target = row->to == POLE_TO_SAME? from: row->to;
+        if (target == to)
+            return (long) index;
+    }
+    return -1;
+}
+
+static long
+s_step_row (const s_path_t *path, size_t step)
+{
+    return path->rows? path->rows [step]: s_step_row_find (path, step);
+}
+
+//  True if the step is drawn on the table's edge of `row` (the pair
+//  row.from -> row.to)
+static bool
+s_step_on_row_edge (const s_path_t *path, size_t step, size_t row)
+{
+    long own = s_step_row (path, step);
+    return own >= 0
+        && s_transitions [own].from == s_transitions [row].from
+        && s_transitions [own].to == s_transitions [row].to;
+}
+
+//  True if the step is drawn on the edge of its own that `other`, a step
+//  without a row, stands for (same source and target)
+static bool
+s_step_on_extra_edge (const s_path_t *path, size_t step, size_t other)
+{
+    return s_step_valid (path, step) && s_step_row (path, step) < 0
+        && s_step_from (path, step) == s_step_from (path, other)
+        && path->states [step] == path->states [other];
+}
+
+//  The DOT name of a state's node
+static const char *
+s_dot_node (int state)
+{
+    return state == POLE_S_NONE? "none": pole_state_name (state);
+}
+
+//  The label of a taken edge: one line per event taken on it, with the
+//  step numbers (from 1), "3: grant_study", "5, 9: note", or for many
+//  "2, 4, ..., 40 (12 times): note". `on` says which steps are on it.
+static void
+s_print_path_label (FILE *file, const s_path_t *path, size_t key,
+                    bool (*on) (const s_path_t *, size_t, size_t))
+{
+    const char *separator = "";
+    for (size_t step = 0; step < path->steps; step++) {
+        if (!on (path, step, key))
+            continue;
+        int event = path->events [step];
+        bool seen = false;
+        for (size_t earlier = 0; earlier < step && !seen; earlier++)
+            seen = on (path, earlier, key) && path->events [earlier] == event;
+        if (seen)
+            continue;
+        size_t count = 0, last = step;
+        for (size_t later = step; later < path->steps; later++)
+            if (on (path, later, key) && path->events [later] == event) {
+                count++;
+                last = later;
+            }
+        fprintf (file, "%s", separator);
+        size_t printed = 0;
+        for (size_t later = step; later < path->steps; later++) {
+            if (!on (path, later, key) || path->events [later] != event)
+                continue;
+            if (count > 4 && printed == 2) {
+                fprintf (file, ", ..., %zu (%zu times)", last + 1, count);
+                break;
+            }
+            fprintf (file, "%s%zu", printed? ", ": "", later + 1);
+            printed++;
+        }
+        fprintf (file, ": %s", pole_event_name (event));
+        separator = "\\n";
+    }
+}
+
+//  The digraph; with a path (not NULL) that path highlighted. Without one
+//  the output is docs/workflow.dot, byte for byte.
+static void
+s_print_dot (FILE *file, const s_path_t *path)
+{
+    bool visited [POLE_S_COUNT] = { false };
+    int current = -1;
+    if (path) {
+        visited [POLE_S_NONE] = true;
+        for (size_t step = 0; step < path->steps; step++)
+            if (s_step_valid (path, step)) {
+                visited [path->states [step]] = true;
+                current = path->states [step];
+            }
+    }
 
     //  The comment goes inside the graph: the file starts with "digraph"
     fprintf (file, "digraph pole_workflow {\n");
-    fprintf (file, "    // Generated from the workflow table (daemon/workflow.c)"
-                   " by `polectl graph`; do not edit.\n");
+    if (path)
+        fprintf (file, "    // Generated from the workflow table (daemon/workflow.c)"
+                       " and the history of one dossier by `polectl graph ID`.\n");
+    else
+        fprintf (file, "    // Generated from the workflow table (daemon/workflow.c)"
+                       " by `polectl graph`; do not edit.\n");
     fprintf (file, "    rankdir=TB;\n");
     fprintf (file, "    node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
     fprintf (file, "    edge [fontname=\"Helvetica\", fontsize=10];\n");
     fprintf (file, "    none [shape=point, width=0.2, label=\"\"];\n");
     for (int state = POLE_S_NONE + 1; state < POLE_S_COUNT; state++) {
-        if (pole_state_is_terminal ((pole_state_t) state))
+        bool terminal = pole_state_is_terminal ((pole_state_t) state);
+        if (!path) {
+            if (terminal)
+                fprintf (file, "    %s [shape=box, style=\"bold,filled\","
+                               " fillcolor=\"#dddddd\", peripheries=2];\n",
+                         s_state_names [state]);
+            else
+                fprintf (file, "    %s;\n", s_state_names [state]);
+            continue;
+        }
+        const char *fill = state == current? S_PATH_CURRENT: S_PATH_FILL;
+        const char *width = state == current? ", penwidth=2": "";
+        if (visited [state] && terminal)
             fprintf (file, "    %s [shape=box, style=\"bold,filled\","
-                           " fillcolor=\"#dddddd\", peripheries=2];\n",
-                     s_state_names [state]);
+                           " fillcolor=\"%s\", peripheries=2%s];\n",
+                     s_state_names [state], fill, width);
         else
-            fprintf (file, "    %s;\n", s_state_names [state]);
+        if (visited [state])
+            fprintf (file, "    %s [style=\"rounded,filled\","
+                           " fillcolor=\"%s\"%s];\n",
+                     s_state_names [state], fill, width);
+        else
+        if (terminal)
+            fprintf (file, "    %s [shape=box, style=\"bold,filled\","
+                           " fillcolor=\"#eeeeee\", peripheries=2, "
+                           S_PATH_GREY "];\n", s_state_names [state]);
+        else
+            fprintf (file, "    %s [" S_PATH_GREY "];\n",
+                     s_state_names [state]);
     }
     fprintf (file, "    previous_state [shape=note, style=dashed,"
-                   " label=\"previous state\\n(the state it left)\"];\n");
+                   " label=\"previous state\\n(the state it left)\"%s];\n",
+             path? ", " S_PATH_GREY: "");
 
     //  One edge per (from, to) pair; its label lists every event on it
     for (size_t index = 0; index < S_TRANSITION_COUNT; index++) {
@@ -392,7 +567,16 @@ pole_workflow_print_dot (void *out)
             continue;
         const char *from = pole_state_name ((int) row->from);
         const char *to = row->to == POLE_TO_SAME? from: s_dot_target (row->to);
+        bool taken = false;
+        for (size_t step = 0; path && step < path->steps && !taken; step++)
+            taken = s_step_on_row_edge (path, step, index);
         fprintf (file, "    %s -> %s [label=\"", from, to);
+        if (taken) {
+            s_print_path_label (file, path, index, s_step_on_row_edge);
+            fprintf (file, "\", style=bold, penwidth=2, color=\"" S_PATH_EDGE
+                           "\", fontcolor=\"" S_PATH_EDGE "\"];\n");
+            continue;
+        }
         const char *separator = "";
         for (size_t other = index; other < S_TRANSITION_COUNT; other++) {
             const pole_transition_t *same = &s_transitions [other];
@@ -403,10 +587,55 @@ pole_workflow_print_dot (void *out)
                 fprintf (file, " [%s]", s_guard_text (same->guard));
             separator = "\\n";
         }
-        fprintf (file, "\"%s];\n",
-                 row->to == POLE_TO_PREVIOUS? ", style=dashed": "");
+        fprintf (file, "\"%s%s];\n",
+                 row->to == POLE_TO_PREVIOUS? ", style=dashed": "",
+                 path? ", " S_PATH_GREY: "");
+    }
+
+    //  The steps that no row draws (a reopen goes back to the state it
+    //  left): an edge of their own per (from, to) pair
+    for (size_t step = 0; path && step < path->steps; step++) {
+        if (!s_step_valid (path, step) || s_step_row (path, step) >= 0)
+            continue;
+        bool seen = false;
+        for (size_t earlier = 0; earlier < step && !seen; earlier++)
+            seen = s_step_on_extra_edge (path, earlier, step);
+        if (seen)
+            continue;
+        fprintf (file, "    %s -> %s [label=\"",
+                 s_dot_node (s_step_from (path, step)),
+                 s_dot_node (path->states [step]));
+        s_print_path_label (file, path, step, s_step_on_extra_edge);
+        //  constraint=false: the layout stays that of the whole workflow
+        fprintf (file, "\", style=\"bold,dashed\", constraint=false,"
+                       " penwidth=2, color=\"" S_PATH_EDGE "\", fontcolor=\""
+                       S_PATH_EDGE "\"];\n");
     }
     fprintf (file, "}\n");
+}
+
+void
+pole_workflow_print_dot (void *out)
+{
+    FILE *file = (FILE *) out;
+    if (file)
+        s_print_dot (file, NULL);
+}
+
+void
+pole_workflow_print_dot_path (void *out, const int *states, const int *events,
+                              size_t steps)
+{
+    FILE *file = (FILE *) out;
+    if (!file)
+        return;
+    s_path_t path = { states, events, (states && events)? steps: 0, NULL };
+    //  Each step's row, once: the printer asks for it again and again
+    path.rows = path.steps? (long *) calloc (path.steps, sizeof (long)): NULL;
+    for (size_t step = 0; path.rows && step < path.steps; step++)
+        path.rows [step] = s_step_row_find (&path, step);
+    s_print_dot (file, &path);
+    free (path.rows);
 }
 
 //  A target as a Markdown cell fragment

@@ -644,6 +644,18 @@ if bad or not by_id[forgetful]["overdue"] or len(overdue) != 5:
     sys.exit("demo: the calendar did not move the dossiers as expected: %r, overdue %r" % (bad, overdue))
 print("  ok   the calendar opened %d years by itself; 5 dossiers are overdue (4 studies, 1 report)" % (year1 - 1 + year2))
 EOF
+echo
+echo "  A year later, the evaluation of October 2010 is reproduced from the event log:"
+echo "  polectl report --as-of 2010-10-31"
+pc report --as-of 2010-10-31 | sed 's/^/    /'
+pc report --as-of 2010-10-31 --json >"$TMP/asof.json"
+"$PY" - "$TMP/asof.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1], encoding="utf-8"))
+if (r["poles_running"], r["studies_under_way"]) != (8, 6):
+    sys.exit("demo: the report as of 2010-10-31 is wrong: %r" % ((r["poles_running"], r["studies_under_way"]),))
+print("  ok   as of 2010-10-31: 8 poles running, 6 studies under way, as on the sheet")
+EOF
 
 # ---------------------------------------------------------------------------
 step "10. The notifications the replay and the calendar produced (polectl outbox), as the coordinators received them"
@@ -671,7 +683,7 @@ if grep -q "signature BAD" "$TMP/webhook.log"; then
     fail "a webhook signature did not verify"
 fi
 echo "  The CRES (e-mail), the last message received, as sent:"
-last_mail=$(ls -t "$TMP"/mail/new/* | head -n 1)
+last_mail=$(ls -t "$TMP"/mail/new/* | sed -n 1p)   # not head: SIGPIPE under pipefail
 "$PY" - "$last_mail" <<'EOF'
 import email, email.header, email.policy, sys
 message = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)

@@ -134,6 +134,18 @@ const pole_event_spec_t *pole_workflow_event_spec (pole_event_t event);
     Produced from the transition table only.                               */
 void pole_workflow_print_dot (void *out);
 
+/*  The same digraph with the path of one dossier highlighted: step i (from
+    0) is the event `events[i]` that brought the dossier to `states[i]`, the
+    state before step 0 being POLE_S_NONE (so step 0 is normally open). The
+    states visited are filled; each transition taken is drawn bold, its
+    label giving the step numbers (from 1) and the events ("3: grant_study");
+    the rest of the workflow is grey. A step that no row of the table draws
+    (a reopen, which goes back to the state it left) gets an edge of its
+    own, bold and dashed. Steps with an unknown state or event are skipped.
+    `out` is a FILE *.                                                     */
+void pole_workflow_print_dot_path (void *out, const int *states,
+                                   const int *events, size_t steps);
+
 /*  Write the transition table as a Markdown table (for docs/WORKFLOW.md),
     then the table of event fields. Produced from the tables only.         */
 void pole_workflow_print_markdown (void *out);
