@@ -171,44 +171,54 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     day ("YYYY-MM-DDT23:59:59Z") or NULL for now, ?2 the as-of date as
     asked, ?3 the yearly amount per post.
 
-    `st` is where each dossier stands: the live table now, or the log
-    folded as of the day (the state reached by each dossier's last event
-    then, its Pays from its open). Everything about money comes from the
+    `st` is where each dossier stands: the live table now, or the log as
+    of the day (the state reached by each dossier's last event up to the
+    day's last sequence number, its Pays from its open). Everything about money comes from the
     log, event by event, so that it can be dated: grants by the year they
     were granted, post funding by the calendar year each funded year
     opened, co-funding by its own year field.                             */
 #define REPORT_SQL                                                           \
-    "WITH ev AS (SELECT * FROM events WHERE ?1 IS NULL OR at <= ?1),"        \
+    /* the last event of the day: the log's times never run backwards, so  \
+       "as it stood at the end of the day" is "up to this sequence" */       \
+    "WITH bound AS (SELECT CASE WHEN ?1 IS NULL"                             \
+    "   THEN (SELECT max (seq) FROM events)"                                 \
+    "   ELSE (SELECT max (seq) FROM events WHERE at <= ?1) END AS s),"        \
     " st AS ("                                                               \
     "   SELECT id AS dossier, pays, state FROM dossiers WHERE ?1 IS NULL"    \
     "   UNION ALL"                                                           \
-    "   SELECT o.dossier, json_extract (o.fields, '$.pays'), l.state"        \
-    "   FROM ev o JOIN (SELECT dossier, to_state AS state, max (seq)"        \
-    "     FROM ev GROUP BY dossier) l ON l.dossier = o.dossier"              \
-    "   WHERE ?1 IS NOT NULL AND o.event = 'open'),"                         \
+    "   SELECT o.dossier, json_extract (o.fields, '$.pays'),"                \
+    "     (SELECT l.to_state FROM events l WHERE l.dossier = o.dossier"      \
+    "      AND l.seq <= (SELECT s FROM bound) ORDER BY l.seq DESC LIMIT 1)"  \
+    "   FROM events o WHERE ?1 IS NOT NULL AND o.event = 'open'"             \
+    "   AND o.seq <= (SELECT s FROM bound)),"                                \
     " live AS (SELECT * FROM st WHERE state IN " LIVE_STATES "),"            \
     " running AS (SELECT * FROM st WHERE state IN"                           \
     "   (SELECT name FROM temp.state_name WHERE running)),"                  \
+    /* money: read through the (event, at) index, never a copy of the log */ \
     " grants AS (SELECT substr (at, 1, 4) AS year,"                          \
     "   CAST (json_extract (fields, '$.amount') AS INTEGER) AS eur"          \
-    "   FROM ev WHERE event = 'grant_study'),"                               \
+    "   FROM events WHERE event = 'grant_study'"                             \
+    "   AND seq <= (SELECT s FROM bound)),"                                  \
     /* each funded year opened, with the posts of the dossier's latest     \
-       grant_posts before it */                                              \
+       grant_posts before it (through the (dossier, seq) index) */           \
     " funded AS (SELECT e.dossier, substr (e.at, 1, 4) AS year, e.seq,"      \
     "   (SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"        \
-    "     FROM ev g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
-    "     AND g.seq <= e.seq ORDER BY g.seq DESC LIMIT 1) AS posts"          \
-    "   FROM ev e WHERE e.event IN ('grant_posts', 'start_next_year')"       \
+    "     FROM events g WHERE g.dossier = e.dossier"                         \
+    "     AND g.event = 'grant_posts' AND g.seq <= e.seq"                    \
+    "     ORDER BY g.seq DESC LIMIT 1) AS posts"                             \
+    "   FROM events e WHERE e.event IN ('grant_posts', 'start_next_year')"   \
+    "   AND e.seq <= (SELECT s FROM bound)"                                  \
     "   AND e.to_state LIKE 'funding_year_%'),"                              \
     " cof AS (SELECT json_extract (fields, '$.funder') AS funder,"           \
     "   json_extract (fields, '$.year') AS year,"                            \
     "   CAST (json_extract (fields, '$.amount') AS INTEGER) AS eur"          \
-    "   FROM ev WHERE event = 'add_cofunding'),"                             \
+    "   FROM events WHERE event = 'add_cofunding'"                           \
+    "   AND seq <= (SELECT s FROM bound)),"                                  \
     " totals AS (SELECT"                                                     \
     "   (SELECT ifnull (sum (eur), 0) FROM grants) AS grants,"               \
     "   (SELECT ifnull (sum (posts), 0) * ?3 FROM funded) AS posts,"         \
     "   (SELECT ifnull (sum (eur), 0) FROM cof) AS cofunding)"               \
-    " SELECT json_object ("                                                  \
+" SELECT json_object ("                                                  \
     " 'as_of', ?2,"                                                          \
     " 'dossiers', (SELECT count(*) FROM st),"                                \
     " 'poles_running', (SELECT count(*) FROM running),"                      \
@@ -236,9 +246,11 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     "   (SELECT * FROM temp.territory ORDER BY rowid) t WHERE NOT EXISTS"    \
     "   (SELECT 1 FROM st WHERE st.pays = t.name))),"                        \
     " 'study_granted_eur', (SELECT grants FROM totals),"                     \
-    " 'post_funding_eur_per_year', (SELECT ifnull (sum ((SELECT f.posts"     \
-    "   FROM funded f WHERE f.dossier = st.dossier ORDER BY f.seq DESC"      \
-    "   LIMIT 1)), 0) * ?3 FROM st WHERE state LIKE 'funding_year_%'),"      \
+    " 'post_funding_eur_per_year', (SELECT ifnull (sum ((SELECT CAST"      \
+    "   (json_extract (g.fields, '$.posts') AS INTEGER) FROM events g"       \
+    "   WHERE g.dossier = st.dossier AND g.event = 'grant_posts'"            \
+    "   AND g.seq <= (SELECT s FROM bound) ORDER BY g.seq DESC LIMIT 1)),"   \
+    "   0) * ?3 FROM st WHERE state LIKE 'funding_year_%'),"                 \
     " 'cofunding_eur', (SELECT cofunding FROM totals),"                      \
     " 'money', json_object ("                                                \
     "   'study_grants_by_year', json ((SELECT json_group_object (year, eur)" \
