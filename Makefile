@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS  ?= 2
 
-.PHONY: all deps build test demo run docs clean format bench
+.PHONY: all deps build test sanitize demo run docs clean format bench
 
 all: build
 
@@ -15,8 +15,20 @@ build: deps
 	@cmake -S . -B $(BUILD) -DPOLE_WERROR=ON >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-test: build
+# The whole suite, then the whole suite again on an AddressSanitizer and
+# UndefinedBehaviorSanitizer build (the integration tests then drive the
+# sanitized poled: a leak or an error makes it exit non-zero, and fail).
+test: build sanitize
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j$(JOBS)
+
+sanitize: deps
+	@cmake -S . -B $(BUILD)-asan -DPOLE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+	@cmake --build $(BUILD)-asan -j$(JOBS)
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
@@ -39,4 +51,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-asan
