@@ -1293,7 +1293,7 @@ s_md_cell (const char *text)
 {
     const char *start = text? text: "";
     for (const char *p = start; *p; p++) {
-        if (strchr ("\\|*`[]<>#", *p)
+        if (strchr ("\\|*`[]<>#~&", *p)
         ||  (*p == '_' && !s_md_inside_word (start, p)))
             putchar ('\\');
         putchar (*p == '\n' || *p == '\r' || *p == '\t'? ' ': *p);
@@ -2540,7 +2540,10 @@ s_cmd_report (const s_command_t *self, s_options_t *opts, int argc,
             case OPT_JSON:
             case OPT_CSV:
             case OPT_MARKDOWN:
-                if (format && format != c)
+                if (format == c)
+                    return s_usage_error (self->name, "report: an option "
+                                          "given twice");
+                if (format)
                     return s_usage_error (self->name, "report: --json, --csv "
                                           "and --markdown exclude one "
                                           "another");

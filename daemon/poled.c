@@ -21,7 +21,8 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-             "Usage: poled -c FILE [-e ENDPOINTS] [-d DATABASE] [-v]\n"
+             "Usage: poled -c FILE [-e ENDPOINTS] [-d DATABASE] [-p ENDPOINT] [-v]\n"
+             "       poled -h | -V\n"
              "\n"
              "The pole workflow daemon: keeps one durable state machine per\n"
              "dossier of the ESS-hub programme and serves POLE/1 requests\n"

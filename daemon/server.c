@@ -35,6 +35,8 @@ struct _pole_server_t {
     uint64_t requests;
     int calendar_timer;         //  the zloop timer of the next due date, or 0
     int64_t calendar_backoff;   //  ms before a timer that failed is retried
+    int64_t last_event_ms;      //  time of the last event written: the
+                                //  log's times never run backwards
 };
 
 //  One request of a batch while it is being handled.
@@ -164,9 +166,14 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req,
         if (ctx.live_in_pays < 0)
             return NULL;
     }
+    //  The log's times never run backwards (reports as of a day rely on
+    //  it): a wall clock stepped back, or a real clock after a simulated
+    //  one, stamps events with the last time recorded until it catches up
+    int64_t now_ms = pole_clock_now_ms ();
+    if (now_ms < self->last_event_ms)
+        now_ms = self->last_event_ms;
     char at[32];
-    int64_t now_ms;
-    s_now (at, sizeof at, &now_ms);
+    pole_clock_format (now_ms, at, sizeof at);
     pole_decision_t decision;
     if (pole_engine_decide (&dossier, (pole_event_t) event, req->fields,
                             req->field_count, params, &ctx,
@@ -201,6 +208,7 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req,
         pole_state_name (dossier.state), req->request_id);
     if (seq < 0)
         return NULL;
+    self->last_event_ms = now_ms;
     //  The transactional outbox: the notifications commit with the event
     int notified = pole_outbox_enqueue (self->store, self->config, &dossier,
                                         pole_event_name (event), seq, now_ms);
@@ -853,6 +861,11 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
     self->config = config;
     self->store = store;
     self->verbose = verbose;
+    self->last_event_ms = pole_store_last_event_ms (store);
+    if (self->last_event_ms > pole_clock_now_ms ())
+        zsys_warning ("server: the last event was recorded after the clock's "
+                      "time; new events are stamped with its time until the "
+                      "clock catches up");
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     //  Each option is a decision, see PROTOCOL.md section 2

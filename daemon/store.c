@@ -167,6 +167,17 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
 
 #define LIVE_STATES "(SELECT name FROM temp.state_name WHERE NOT terminal)"
 
+/*  When the funding year opened by event e began: the event's time, but
+    for a year opened late by start_next_year, the end of the previous
+    year (years are contiguous, docs/CALENDAR.md), as its timer recorded. */
+#define YEAR_START(e)                                                        \
+    "CASE WHEN " e ".event = 'start_next_year' THEN min (" e ".at, ifnull ("  \
+    " (SELECT strftime ('%Y-%m-%dT%H:%M:%SZ', t.deadline_at / 1000,"         \
+    "   'unixepoch') FROM timers t WHERE t.dossier = " e ".dossier"          \
+    "   AND t.kind = 'year_end' AND t.year = CAST (substr (" e ".from_state," \
+    "   14) AS INTEGER) ORDER BY t.id DESC LIMIT 1), " e ".at))"             \
+    " ELSE " e ".at END"
+
 /*  The report (docs/REPORT.md), one statement. ?1 is the end of the as-of
     day ("YYYY-MM-DDT23:59:59Z") or NULL for now, ?2 the as-of date as
     asked, ?3 the yearly amount per post.
@@ -201,7 +212,8 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     "   AND seq <= (SELECT s FROM bound)),"                                  \
     /* each funded year opened, with the posts of the dossier's latest     \
        grant_posts before it (through the (dossier, seq) index) */           \
-    " funded AS (SELECT e.dossier, substr (e.at, 1, 4) AS year, e.seq,"      \
+    " funded AS (SELECT e.dossier, substr (" YEAR_START ("e") ", 1, 4)"    \
+    "   AS year, e.seq,"                                                     \
     "   (SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"        \
     "     FROM events g WHERE g.dossier = e.dossier"                         \
     "     AND g.event = 'grant_posts' AND g.seq <= e.seq"                    \
@@ -356,7 +368,8 @@ static const char *s_sql[ST_MAX] = {
         "   CAST (substr (y.at, 1, 4) AS INTEGER), 'posts', y.posts,"
         "   'amount_eur', y.posts * ?1, 'report', CASE WHEN"
         "   (d.reports_filed >> (y.k - 1)) & 1 THEN 'filed' ELSE 'due' END))"
-        "   FROM (SELECT e.at, CAST (substr (e.to_state, 14) AS INTEGER) AS k,"
+        "   FROM (SELECT " YEAR_START ("e") " AS at,"
+        "     CAST (substr (e.to_state, 14) AS INTEGER) AS k,"
         "     (SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"
         "      FROM events g WHERE g.dossier = e.dossier"
         "      AND g.event = 'grant_posts' AND g.seq <= e.seq"

@@ -1019,3 +1019,56 @@ class TestRequestIds(CalendarCase):
         self.assertEqual([r["state"] for r in self.agenda(days=0)
                           if r["dossier"] == d], ["overdue"])
         self.assertEqual(p.stop(), 0, p.log())
+
+
+class TestTimeOrder(CalendarCase):
+    """The log's times never run backwards (reports as of a day rely on it),
+    and a funded year opened late counts from when it started."""
+
+    def test_events_never_stamped_before_the_last_one(self):
+        p = self.start_poled()
+        self.clock_set("2030-06-01")
+        d = self.open("Redon et Vilaine", "Redon ESS")
+        # the same database under the real clock, years behind
+        self.assertEqual(p.stop(), 0, p.log())
+        with open(p.config, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn('clock = "simulated";', text)
+        text = text.replace('clock = "simulated";', 'clock = "real";')
+        with open(p.config, "w", encoding="utf-8") as f:
+            f.write(text)
+        p.start()
+        self.assertEqual(self.clock()[1], "real")
+        self.send(d, "note", "text=after the clock went back")
+        ats = [e["at"] for e in self.history(d)]
+        self.assertEqual(ats, sorted(ats), ats)
+        self.assertTrue(ats[-1].startswith("2030-06-01"), ats)
+        # as of a day before 2030, the dossier did not exist yet
+        report = self.poled.ctl_json("report", "--as-of", "2027-01-01",
+                                     "--json")
+        self.assertEqual(report["dossiers"], 0, report)
+        self.assertEqual(p.stop(), 0, p.log())
+
+    def test_a_late_year_counts_in_the_year_it_started(self):
+        p = self.start_poled()
+        self.clock_set("2009-12-20")
+        d = self.open("Auray", "Auray ESS")
+        self.walk(d, TO_STUDY_FUNDED)
+        self.send(d, "deliver_study", "diagnosis=d", "priority_actions=a",
+                  "governance=g", actor="holder")
+        self.send(d, "validate", "stakeholders=A,B", actor="cres")
+        self.send(d, "create_pole", "mode=ex_nihilo", "name=P", actor="holder")
+        self.send(d, "request_posts", "posts=1", actor="holder")
+        self.send(d, "grant_posts", "posts=1", actor="region")
+        self.send(d, "file_annual_report", "year=1", actor="holder")
+        # year 1 ends 2010-12-20; the daemon sees it only in 2011
+        self.clock_set("2011-01-10")
+        self.wait_state(d, "funding_year_2")
+        plan = self.poled.ctl_json("show", d, "--json")["funding_plan"]
+        self.assertEqual([(e["year"], e["opened_at"][:10], e["calendar_year"])
+                          for e in plan],
+                         [(1, "2009-12-20", 2009), (2, "2010-12-20", 2010)])
+        money = self.poled.ctl_json("report", "--json")["money"]
+        self.assertEqual(money["post_funding_by_year"],
+                         {"2009": 35000, "2010": 35000})
+        self.assertEqual(p.stop(), 0, p.log())

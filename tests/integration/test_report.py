@@ -607,12 +607,15 @@ class TestShowFundingPlan(ReportLog):
                 for o in got]
 
     def test_funding_plans(self):
+        # a year opened late by the calendar or by a late report starts
+        # when the previous one was due to end (docs/CALENDAR.md), and its
+        # funding counts in that calendar year
         self.assertEqual(self.plan(self.A), [
             (1, "2009-06-15", 2009, 2, 70000, "filed"),
-            (2, "2010-06-16", 2010, 2, 70000, "due")])
+            (2, "2010-06-15", 2010, 2, 70000, "due")])
         self.assertEqual(self.plan(self.B), [
             (1, "2009-09-01", 2009, 1, 35000, "filed"),
-            (2, "2010-11-15", 2010, 1, 35000, "due")])
+            (2, "2010-09-01", 2010, 1, 35000, "due")])
         for d in (self.C, self.D, self.E, self.F):
             self.assertEqual(self.plan(d), [], d)
 
@@ -658,7 +661,7 @@ class TestShowFundingPlan(ReportLog):
                          r"year 1 +opened 2009-06-15 +2 posts +70000 € +"
                          r"report filed\n")
         self.assertRegex(out[plan:obligations],
-                         r"year 2 +opened 2010-06-16 +2 posts +70000 € +"
+                         r"year 2 +opened 2010-06-15 +2 posts +70000 € +"
                          r"report due\n")
         self.assertRegex(out[obligations:history],
                          r"report_due year 2 +due 2011-07-15 +armed\n")
