@@ -31,7 +31,8 @@ import polehelp
 from polehelp import Poled, SIGNATURE, CTX
 
 WORKERS = 4
-ROUNDS = 5
+# kill -9 rounds per run (POLE_CRASH_ROUNDS overrides); 20, as issue 7 asks
+ROUNDS = int(os.environ.get("POLE_CRASH_ROUNDS", "20"))
 TRY_TIMEOUT = 0.5           # seconds before a client resends
 REQUEST_DEADLINE = 30.0     # a request not acknowledged by then: failure
 PAYS = ["Brest", "Rennes", "Vannes", "Dinan", "Lorient"]
