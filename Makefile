@@ -52,3 +52,27 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
+
+# Long checks, not part of `make test`: each libFuzzer target (tests/fuzz/)
+# for FUZZ_SECONDS on its corpus, built with clang into $(BUILD)-fuzz/.
+# Fails if a crash is found; its reproducer is in $(BUILD)-fuzz/crashes/.
+FUZZ_SECONDS ?= 600
+.PHONY: check-long
+check-long: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash tests/fuzz/check_long.sh $(BUILD)-fuzz
+
+# Long checks, the SIGKILL crash test (tests/integration/test_crash.py): 20
+# rounds of kill -9 under load per run (POLE_CRASH_ROUNDS), CRASH_RUNS runs
+# on $(BUILD), each with new random kill moments (its POLE_CRASH_SEED is
+# printed, to replay a failure).
+CRASH_RUNS ?= 3
+CRASH_ROUNDS ?= 20
+.PHONY: check-long-crash
+check-long: check-long-crash
+check-long-crash: build
+	@cd tests/integration && for i in $$(seq 1 $(CRASH_RUNS)); do \
+	    echo "check-long: crash test, run $$i of $(CRASH_RUNS)"; \
+	    POLE_BUILD_DIR=$(abspath $(BUILD)) POLE_SOURCE_DIR=$(CURDIR) \
+	        POLE_CRASH_ROUNDS=$(CRASH_ROUNDS) \
+	        /usr/bin/python3 -m unittest -v test_crash || exit 1; \
+	done

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Throughput and latency of acknowledged events: poled through the real
+# protocol, beside the two limits it cannot beat on this machine.
+#
+#   1. disk: write 4 KiB + fdatasync, 1000 times, in the directory of the
+#      databases (bench_fsync), p50 / p99
+#   2. limit (a), storage: the SQLite work of one `note` event, as
+#      daemon/store.c does it (same schema, made by poled; same pragmas; same
+#      statements, a savepoint each), transactions of 16, no network
+#      (bench_sqlite). Two diagnostic variants beside it: with
+#      temp_store = MEMORY, and with synchronous = OFF (the CPU part alone)
+#   3. limit (b), transport: a bare ROUTER that echoes each message back,
+#      same frames, same client counts (bench_load echo-server / echo)
+#   4. poled: CLIENTS DEALER clients (1 4 16 64), each on a dossier it opened
+#      first, sending EVENT note text=... and its next one only when the
+#      previous is acknowledged (poled acknowledges after the COMMIT), for
+#      SECS seconds after a 0.5 s warm-up (bench_load pole); then 16 clients
+#      with 8 events in flight each
+#   5. latency: 1,000 events/s in all from 16 clients, paced (open loop),
+#      LAT_SECS seconds: p50, p99, p99.9 from the request's due time to its
+#      acknowledgement
+#
+# poled runs on a temporary database with config/poled.cfg, but for
+# live_dossiers_per_pays (raised so that 64 clients may each open a dossier
+# in one of 7 Pays), with `-p ""` (no live stream) and no coordinator (so no
+# outbox row). It is restarted for each measurement, on the same database,
+# so that its log gives the mean batch (requests per COMMIT).
+# Endpoints: ipc:// in the temporary directory, or TRANSPORT=tcp for
+# tcp://127.0.0.1. A benchmark: it prints figures and the targets, it
+# asserts nothing.
+#
+# usage: tests/bench/bench_throughput.sh [BUILD_DIR]
+#   SECS (3), LAT_SECS (10), CLIENTS ("1 4 16 64"), TEXT (100 bytes of note),
+#   TRANSPORT (ipc), BENCH_DIR (/tmp: the databases and the fdatasync file)
+set -euo pipefail
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+case "$BUILD" in /*) BIN=$BUILD ;; *) BIN=$ROOT/$BUILD ;; esac
+SECS=${SECS:-3}
+LAT_SECS=${LAT_SECS:-10}
+CLIENTS=${CLIENTS:-"1 4 16 64"}
+TEXT=${TEXT:-100}
+TRANSPORT=${TRANSPORT:-ipc}
+BENCH_DIR=${BENCH_DIR:-/tmp}
+TMP=$(mktemp -d "$BENCH_DIR/pole-bench-tput.XXXXXX")
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+die() { echo "bench_throughput: $*" >&2; exit 1; }
+
+# The three programs (tests/bench/CMakeLists.txt), built if missing
+B=$BIN/tests/bench
+if [ ! -x "$B/bench_load" ] || [ ! -x "$B/bench_sqlite" ] || [ ! -x "$B/bench_fsync" ]; then
+    cmake --build "$BIN" --target bench_load bench_sqlite bench_fsync >/dev/null \
+        || die "cannot build the benchmark programs in $BIN"
+fi
+
+if [ "$TRANSPORT" = tcp ]; then
+    PORT=${PORT:-$((20000 + RANDOM % 20000))}
+    EP="tcp://127.0.0.1:$PORT"
+    ECHO_EP="tcp://127.0.0.1:$((PORT + 1))"
+else
+    EP="ipc://$TMP/poled.sock"
+    ECHO_EP="ipc://$TMP/echo.sock"
+fi
+
+sed -e 's/^\( *live_dossiers_per_pays\) = [0-9]*;/\1 = 1000000;/' \
+    "$ROOT/config/poled.cfg" >"$TMP/bench.cfg"
+grep -q 'live_dossiers_per_pays = 1000000;' "$TMP/bench.cfg" \
+    || die "cannot set live_dossiers_per_pays"
+
+kv() {  # kv KEY LINE: the value of KEY=... in a bench_* output line
+    local k=$1; shift
+    tr ' ' '\n' <<<"$*" | sed -n "s/^$k=//p" | head -1
+}
+
+start_poled() {  # start_poled DB LOG
+    "$BIN/poled" -c "$TMP/bench.cfg" -e "$EP" -p "" -d "$1" >"$2" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do
+        "$BIN/polectl" -e "$EP" -t 0.2 -r 0 ping >/dev/null 2>&1 && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$2" >&2
+    die "poled does not start"
+}
+stop_poled() {  # stop_poled LOG: sets MEAN_BATCH from poled's summary
+    kill -TERM "$PID"
+    wait "$PID" || { tail "$1" >&2; die "poled exited $?"; }
+    PID=
+    MEAN_BATCH=$(sed -n 's/.*stopping after \([0-9]*\) requests in \([0-9]*\) batches.*/\1 \2/p' "$1" \
+        | awk '{ if ($2 > 0) printf "%.1f", $1 / $2; else printf "-" }')
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+FS=$(df -T "$TMP" | awk 'NR == 2 { print $2 " on " $1 }')
+
+# 1. the disk
+FSYNC=$("$B/bench_fsync" "$TMP" 1000)
+FS_OVER=$(grep '^way=overwrite' <<<"$FSYNC")
+FS_APP=$(grep '^way=append' <<<"$FSYNC")
+
+# 2. the schema from poled itself, then limit (a)
+start_poled "$TMP/schema.db" "$TMP/schema.log"
+stop_poled "$TMP/schema.log"
+sqlite_run() {  # sqlite_run [ENV=...]: bench_sqlite on a fresh copy
+    rm -f "$TMP/limit.db"*
+    cp "$TMP/schema.db" "$TMP/limit.db"
+    env "$@" "$B/bench_sqlite" "$TMP/limit.db" "$SECS" 16 16 "$TEXT"
+}
+SQL=$(sqlite_run)
+SQL_MEM=$(sqlite_run BENCH_SQLITE_PRAGMAS="PRAGMA temp_store = MEMORY")
+SQL_OFF=$(sqlite_run BENCH_SQLITE_SYNC=OFF)
+
+# 3. limit (b): the echo
+"$B/bench_load" echo-server -e "$ECHO_EP" 2>"$TMP/echo.log" &
+PID=$!
+sleep 0.3
+declare -A ECHO POLE BATCH
+for n in $CLIENTS; do
+    ECHO[$n]=$("$B/bench_load" echo -e "$ECHO_EP" -c "$n" -d "$SECS" -s "$TEXT" -P "$PID")
+done
+ECHO_W8=$("$B/bench_load" echo -e "$ECHO_EP" -c 16 -w 8 -d "$SECS" -s "$TEXT" -P "$PID")
+kill -TERM "$PID"; wait "$PID" || true; PID=
+
+# 4. poled
+cp "$TMP/schema.db" "$TMP/pole.db"
+for n in $CLIENTS; do
+    start_poled "$TMP/pole.db" "$TMP/pole-$n.log"
+    POLE[$n]=$("$B/bench_load" pole -e "$EP" -c "$n" -d "$SECS" -s "$TEXT" -P "$PID") \
+        || die "bench_load failed with $n clients"
+    stop_poled "$TMP/pole-$n.log"
+    BATCH[$n]=$MEAN_BATCH
+done
+start_poled "$TMP/pole.db" "$TMP/pole-w8.log"
+POLE_W8=$("$B/bench_load" pole -e "$EP" -c 16 -w 8 -d "$SECS" -s "$TEXT" -P "$PID")
+stop_poled "$TMP/pole-w8.log"
+BATCH_W8=$MEAN_BATCH
+
+# 5. latency, paced
+start_poled "$TMP/pole.db" "$TMP/pole-lat.log"
+LAT=$("$B/bench_load" pole -e "$EP" -c 16 -w 64 -r 1000 -u 1 -d "$LAT_SECS" -s "$TEXT" -P "$PID")
+stop_poled "$TMP/pole-lat.log"
+BATCH_LAT=$MEAN_BATCH
+EVENTS=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events").fetchone()[0])' "$TMP/pole.db" 2>/dev/null || echo "?")
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The table
+echo "bench_throughput: poled, EVENT note (text $TEXT bytes) over $TRANSPORT, $SECS s per figure, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "  load average before / after: $LOAD0 / $LOAD1; databases on $FS"
+printf '  disk, 4 KiB write + fdatasync x1000: overwrite p50 %s us, p99 %s us (max %s);\n' \
+    "$(kv p50_us "$FS_OVER")" "$(kv p99_us "$FS_OVER")" "$(kv max_us "$FS_OVER")"
+printf '    appending p50 %s us, p99 %s us (max %s)\n' \
+    "$(kv p50_us "$FS_APP")" "$(kv p99_us "$FS_APP")" "$(kv max_us "$FS_APP")"
+echo
+echo "  acknowledged events/s, each client waiting for its ack (window 1):"
+printf '  %8s %9s %7s %7s %7s %6s %8s %9s %9s\n' clients poled "ack p50" "ack p99" batch \
+    "poled" "gen CPU" "echo" "echo p99"
+for n in $CLIENTS; do
+    p=${POLE[$n]}; e=${ECHO[$n]}
+    printf '  %8s %9s %5s us %5s us %7s %5s%% %7s%% %9s %6s us\n' "$n" "$(kv per_s "$p")" \
+        "$(kv p50_us "$p")" "$(kv p99_us "$p")" "${BATCH[$n]}" "$(kv srv_cpu_pct "$p")" \
+        "$(kv gen_cpu_pct "$p")" "$(kv per_s "$e")" "$(kv p99_us "$e")"
+done
+printf '  %8s %9s %5s us %5s us %7s %5s%% %7s%% %9s %6s us\n' "16 x 8" "$(kv per_s "$POLE_W8")" \
+    "$(kv p50_us "$POLE_W8")" "$(kv p99_us "$POLE_W8")" "$BATCH_W8" "$(kv srv_cpu_pct "$POLE_W8")" \
+    "$(kv gen_cpu_pct "$POLE_W8")" "$(kv per_s "$ECHO_W8")" "$(kv p99_us "$ECHO_W8")"
+echo "  (batch: requests per COMMIT from poled's own count, OPENs included; poled and gen CPU:"
+echo "   % of one core over the measured seconds; 16 x 8: 16 clients, 8 events in flight each;"
+echo "   errors: $(for n in $CLIENTS; do printf '%s ' "$(kv errors "${POLE[$n]}")"; done)" \
+    "$(kv errors "$POLE_W8"))"
+echo
+printf '  SQLite alone, transactions of 16, no network: %s events/s (COMMIT p50 %s us, p99 %s us;\n' \
+    "$(kv per_s "$SQL")" "$(kv commit_p50_us "$SQL")" "$(kv commit_p99_us "$SQL")"
+printf '    %s us of statements per event outside the COMMIT)\n' "$(kv work_us_per_event "$SQL")"
+printf '    with temp_store = MEMORY: %s events/s (%s us per event); synchronous = OFF: %s events/s (%s us)\n' \
+    "$(kv per_s "$SQL_MEM")" "$(kv work_us_per_event "$SQL_MEM")" \
+    "$(kv per_s "$SQL_OFF")" "$(kv work_us_per_event "$SQL_OFF")"
+echo
+if [[ " $CLIENTS " == *" 16 "* ]]; then
+    ours=$(kv per_s "${POLE[16]}"); sq=$(kv per_s "$SQL"); ec=$(kv per_s "${ECHO[16]}")
+    awk -v ours="$ours" -v sq="$sq" -v ec="$ec" 'BEGIN {
+        low = sq < ec ? sq : ec
+        printf "  at 16 clients             events/s  ratio to the lower limit\n"
+        printf "    poled                   %8d  %.2f\n", ours, ours / low
+        printf "    limit (a) SQLite alone  %8d  %.2f%s\n", sq, sq / low, (sq == low ? "  (the lower)" : "")
+        printf "    limit (b) ZeroMQ echo   %8d  %.2f%s\n", ec, ec / low, (ec == low ? "  (the lower)" : "")
+        half = low / 2
+        printf "    target: >= %d (half the lower limit): %s; >= 20000: %s\n", half,
+            (ours >= half ? "met" : "NOT met"), (ours >= 20000 ? "met" : "NOT met")
+    }'
+fi
+printf '  latency, 1000 events/s paced from 16 clients, %s s: p50 %s us, p99 %s us, p99.9 %s us, max %s us\n' \
+    "$LAT_SECS" "$(kv p50_us "$LAT")" "$(kv p99_us "$LAT")" "$(kv p999_us "$LAT")" "$(kv max_us "$LAT")"
+printf '    (%s acknowledged, %s errors, batch %s, poled CPU %s%%, generator late by at most %s us);' \
+    "$(kv acked "$LAT")" "$(kv errors "$LAT")" "$BATCH_LAT" "$(kv srv_cpu_pct "$LAT")" "$(kv late_max_us "$LAT")"
+awk -v p99="$(kv p99_us "$LAT")" 'BEGIN { printf " target p99 <= 2000 us: %s\n", (p99 <= 2000 ? "met" : "NOT met") }'
+echo "  (the database holds $EVENTS events at the end)"
