@@ -41,6 +41,7 @@ run: build
 bench: build
 	@bash tests/bench/bench_timers.sh $(BUILD)
 	@bash tests/bench/bench_report.sh $(BUILD)
+	@bash tests/bench/bench_throughput.sh $(BUILD)
 
 # Regenerate the documentation that is produced from the workflow table.
 docs: build

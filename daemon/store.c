@@ -683,8 +683,12 @@ pole_store_new (const char *path, char *error, size_t error_size)
         return NULL;
     }
     sqlite3_finalize (stmt);
+    //  temp_store = MEMORY: each request's savepoint journal stays in
+    //  memory instead of a file under /var/tmp, which cost as many writes
+    //  as the WAL itself (tests/bench/RESULTS.md)
     if (sqlite3_exec (self->db,
-                      "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                      "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                      " PRAGMA temp_store = MEMORY;",
                       NULL, NULL, NULL)
         != SQLITE_OK) {
         snprintf (error, error_size, "%s", sqlite3_errmsg (self->db));
