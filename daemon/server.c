@@ -559,15 +559,10 @@ s_publish (pole_server_t *self, int64_t seq)
 {
     if (!self->publisher)
         return;
-    char *json = pole_store_event_json (self->store, seq);
+    char *topic = NULL;
+    char *json = pole_store_event_json (self->store, seq, &topic);
     if (!json)
         return;
-    //  The topic's parts come from the same row, through SQLite's JSON
-    //  reader: the JSON is the one source of truth
-    char *pays = NULL, *to = NULL, *event = NULL;
-    pole_store_json_fields (self->store, json, &pays, &to, &event);
-    char *topic = zsys_sprintf ("%s/%s/%s", pays ? pays : "", to ? to : "",
-                                event ? event : "");
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zmsg_addstr (msg, POLE_PROTO_SIGNATURE);
@@ -577,9 +572,6 @@ s_publish (pole_server_t *self, int64_t seq)
     zmsg_send (&msg, self->publisher);
     zmsg_destroy (&msg);
     zstr_free (&topic);
-    zstr_free (&pays);
-    zstr_free (&to);
-    zstr_free (&event);
     zstr_free (&json);
 }
 

@@ -309,7 +309,6 @@ typedef enum {
     ST_OUTBOX_LIST,
     ST_OUTBOX_RETRY_ID,
     ST_OUTBOX_RETRY_DEAD,
-    ST_JSON_FIELDS,
     ST_OUTBOX_EXISTS,
     ST_TIMER_ARM,
     ST_TIMER_SETTLE,
@@ -409,9 +408,12 @@ static const char *s_sql[ST_MAX] = {
         " delivery, state, attempts, next_at, created_at, payload)"
         " SELECT ?1, e.seq, e.dossier, ?2, ?3, ?4, ?5, 'pending', 0, ?6, e.at,"
         " " NOTICE_JSON NOTICE_FROM " WHERE e.seq = ?7",
+    //  The live stream's message: the notification without id and
+    //  coordinator, and its topic PAYS/STATE/EVENT, from one row
     [ST_EVENT_JSON] = "SELECT json_remove (" NOTICE_JSON
-                      ", '$.id', '$.coordinator')" NOTICE_FROM
-                      " WHERE e.seq = ?3",
+                      ", '$.id', '$.coordinator'),"
+                      " d.pays || '/' || e.to_state || '/' || e.event"
+                      NOTICE_FROM " WHERE e.seq = ?3",
     [ST_OUTBOX_LIST] =
         "SELECT json_group_array (json_object ('id', id, 'seq', seq,"
         " 'dossier', dossier, 'coordinator', coordinator, 'channel', channel,"
@@ -429,8 +431,6 @@ static const char *s_sql[ST_MAX] = {
     [ST_OUTBOX_RETRY_DEAD] =
         "UPDATE outbox SET state = 'pending', attempts = 0, next_at = ?1,"
         " last_error = NULL WHERE state = 'dead'",
-    [ST_JSON_FIELDS] = "SELECT json_extract (?1, '$.pays'),"
-                       " json_extract (?1, '$.to'), json_extract (?1, '$.event')",
     [ST_OUTBOX_EXISTS] = "SELECT count(*) FROM outbox WHERE id = ?1",
     [ST_TIMER_ARM] = "INSERT INTO timers (dossier, kind, year, due_at,"
                      " deadline_at, state, created_at, updated_at) VALUES"
@@ -1275,10 +1275,23 @@ pole_store_outbox_add (pole_store_t *self, const char *id, int64_t seq,
 }
 
 char *
-pole_store_event_json (pole_store_t *self, int64_t seq)
+pole_store_event_json (pole_store_t *self, int64_t seq, char **topic)
 {
-    sqlite3_bind_int64 (self->stmt[ST_EVENT_JSON], 3, seq);
-    return s_json_row (self, ST_EVENT_JSON);
+    sqlite3_stmt *stmt = self->stmt[ST_EVENT_JSON];
+    sqlite3_bind_int64 (stmt, 3, seq);
+    char *json = NULL;
+    *topic = NULL;
+    if (sqlite3_step (stmt) == SQLITE_ROW && sqlite3_column_text (stmt, 0)
+        && sqlite3_column_text (stmt, 1)) {
+        json = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        *topic = strdup ((const char *) sqlite3_column_text (stmt, 1));
+    }
+    else
+        zsys_error ("store: event %" PRId64 " for the live stream: %s", seq,
+                    sqlite3_errmsg (self->db));
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return json;
 }
 
 char *
@@ -1323,22 +1336,6 @@ pole_store_path (pole_store_t *self)
     return self->path;
 }
 
-void
-pole_store_json_fields (pole_store_t *self, const char *json, char **pays,
-                        char **to, char **event)
-{
-    sqlite3_stmt *stmt = self->stmt[ST_JSON_FIELDS];
-    sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC);
-    *pays = *to = *event = NULL;
-    if (sqlite3_step (stmt) == SQLITE_ROW) {
-        char **out[] = {pays, to, event};
-        for (int i = 0; i < 3; i++)
-            if (sqlite3_column_text (stmt, i))
-                *out[i] = strdup ((const char *) sqlite3_column_text (stmt, i));
-    }
-    sqlite3_reset (stmt);
-    sqlite3_clear_bindings (stmt);
-}
 
 //  --------------------------------------------------------------------------
 //  The calendar's timers (docs/CALENDAR.md)

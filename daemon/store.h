@@ -124,13 +124,9 @@ int pole_store_outbox_add (pole_store_t *self, const char *id, int64_t seq,
                            int64_t next_at_ms);
 
 /*  The live-stream JSON of the event `seq` (the notification without id
-    and coordinator). The string is the caller's; NULL on error.           */
-char *pole_store_event_json (pole_store_t *self, int64_t seq);
-
-/*  Read pays, to and event out of a notification's JSON (each the
-    caller's, NULL when absent).                                           */
-void pole_store_json_fields (pole_store_t *self, const char *json,
-                             char **pays, char **to, char **event);
+    and coordinator) and, in *topic, its topic PAYS/STATE/EVENT. Both
+    strings are the caller's; NULL on error.                               */
+char *pole_store_event_json (pole_store_t *self, int64_t seq, char **topic);
 
 /*  The outbox as a JSON array, optionally only rows in `state`.           */
 char *pole_store_outbox_json (pole_store_t *self, const char *state);
