@@ -68,8 +68,12 @@
 #define POLECTL_EXIT_CONFLICT   4
 #define POLECTL_EXIT_NO_ANSWER  5
 #define POLECTL_EXIT_ERROR      6
+#define POLECTL_EXIT_FORBIDDEN  7
 
 #define POLECTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
+//  The administrators' socket of an installed poled (docs/ADMIN.md): the
+//  default when it exists
+#define POLECTL_LOCAL_ENDPOINT   "ipc:///run/pole/poled.sock"
 #define POLECTL_DEFAULT_PUB_ENDPOINT "tcp://127.0.0.1:5571"
 #define POLECTL_DEFAULT_TIMEOUT  5.0
 #define POLECTL_DEFAULT_RETRIES  2
@@ -90,6 +94,9 @@ typedef struct {
     char *actor;                //  who sends the event
     char *request_id;           //  the one request id of this run
     char request_id_buf [POLE_PROTO_MAX_TOKEN + 1];
+    bool timeout_given;         //  -t on the command line
+    zcert_t *cert;              //  our key pair (--cert), or NULL: no CURVE
+    char server_key [41];       //  the server's public key, Z85
 } s_options_t;
 
 typedef struct _s_command_t s_command_t;
@@ -135,13 +142,16 @@ static const struct option s_global_options [] = {
     { "actor",      required_argument, NULL, 'a' },
     { "request-id", required_argument, NULL, OPT_REQUEST_ID },
     { "pub-endpoint", required_argument, NULL, OPT_PUB_ENDPOINT },
+    { "cert",       required_argument, NULL, 'k' },
+    { "server-key", required_argument, NULL, 's' },
     { "help",       no_argument,       NULL, 'h' },
     { "version",    no_argument,       NULL, 'V' },
     { NULL, 0, NULL, 0 }
 };
-static const char *s_global_optstring = "+:e:t:r:a:hV";
+static const char *s_global_optstring = "+:e:t:r:a:k:s:hV";
 
 static const s_command_t *s_command_lookup (const char *name);
+static void s_print_command_help (const s_command_t *command);
 
 
 //  --------------------------------------------------------------------------
@@ -342,20 +352,90 @@ s_zsys_setup (void)
 //  A fresh DEALER connected to the endpoint(s), or NULL if libzmq refuses
 //  the endpoint (a bad transport or a malformed address).
 
-static zsock_t *
-s_connect (const s_options_t *opts, int timeout_ms)
+//  With --cert, the socket speaks CURVE as a client: our key pair, and the
+//  server's public key that the handshake checks. Set before connecting.
+
+static void
+s_secure (const s_options_t *opts, zsock_t *socket)
 {
-    char *endpoint = zsys_sprintf (">%s", opts->endpoint);
+    if (!opts->cert)
+        return;
+    zcert_apply (opts->cert, socket);
+    zsock_set_curve_serverkey (socket, opts->server_key);
+}
+
+//  A monitor on `socket` that reports failed handshakes: a key the server
+//  does not know, or a server that speaks CURVE to a plain client (or the
+//  reverse), is otherwise only a silent timeout. NULL if it cannot be set.
+
+static zsock_t *
+s_monitor (zsock_t *socket)
+{
+    char *endpoint = zsys_sprintf ("inproc://polectl-monitor-%p",
+                                   (void *) socket);
     if (!endpoint)
         return NULL;
-    zsock_t *dealer = zsock_new_dealer (endpoint);
+    zsock_t *monitor = NULL;
+    if (zmq_socket_monitor (zsock_resolve (socket), endpoint,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+        monitor = zsock_new (ZMQ_PAIR);
+        if (monitor && zsock_connect (monitor, "%s", endpoint)) {
+            zsock_destroy (&monitor);
+        }
+    }
     zstr_free (&endpoint);
-    if (dealer) {
-        //  Nothing we sent matters once we stop waiting for it
-        zsock_set_linger (dealer, 0);
-        //  A send can only block if the queue is full; never wait longer
-        //  than a try lasts
-        zsock_set_sndtimeo (dealer, timeout_ms);
+    return monitor;
+}
+
+//  A monitor event arrived: say what it means and return the exit status
+
+static int
+s_handshake_failed (const s_options_t *opts, zsock_t *monitor,
+                    const char *endpoint)
+{
+    zmsg_t *event = zmsg_recv (monitor);
+    zframe_t *head = event ? zmsg_first (event) : NULL;
+    uint16_t number = 0;
+    uint32_t value = 0;
+    if (head && zframe_size (head) >= 6) {
+        memcpy (&number, zframe_data (head), 2);
+        memcpy (&value, zframe_data (head) + 2, 4);
+    }
+    zmsg_destroy (&event);
+    if (number == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        fprintf (stderr, "polectl: %s refused our key (ZAP status %u): the "
+                 "public key of %s is not in the daemon's keys list\n",
+                 endpoint, value, "--cert");
+    else if (opts->cert)
+        fprintf (stderr, "polectl: the CURVE handshake with %s failed: does "
+                 "the daemon require CURVE, and is --server-key its public "
+                 "key?\n", endpoint);
+    else
+        fprintf (stderr, "polectl: the handshake with %s failed: the daemon "
+                 "requires CURVE; give your key pair with --cert (or "
+                 "POLE_CERT) and its public key with --server-key (or "
+                 "POLE_SERVER_KEY)\n", endpoint);
+    return POLECTL_EXIT_FORBIDDEN;
+}
+
+static zsock_t *
+s_connect (const s_options_t *opts, int timeout_ms, zsock_t **monitor_p)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    //  Nothing we sent matters once we stop waiting for it
+    zsock_set_linger (dealer, 0);
+    //  A send can only block if the queue is full; never wait longer
+    //  than a try lasts
+    zsock_set_sndtimeo (dealer, timeout_ms);
+    s_secure (opts, dealer);
+    *monitor_p = s_monitor (dealer);
+    if (zsock_attach (dealer, opts->endpoint, false)) {
+        zsock_destroy (monitor_p);
+        zsock_destroy (&dealer);
     }
     return dealer;
 }
@@ -380,7 +460,8 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
         //  A new socket for every try: libzmq reconnects by itself, but a
         //  peer that vanished with our request in its queue would never
         //  answer; a new socket starts afresh.
-        zsock_t *dealer = s_connect (opts, (int) timeout_ms);
+        zsock_t *monitor = NULL;
+        zsock_t *dealer = s_connect (opts, (int) timeout_ms, &monitor);
         if (!dealer) {
             fprintf (stderr, "polectl: cannot connect to %s: %s\n",
                      opts->endpoint, zmq_strerror (zmq_errno ()));
@@ -392,6 +473,8 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
         int rc = zmsg_send (&request, dealer);
         zmsg_destroy (&request);
         zpoller_t *poller = zpoller_new (dealer, NULL);
+        if (monitor)
+            zpoller_add (poller, monitor);
 
         //  A failed send (queue full for the whole try) is a try without
         //  an answer, like a timeout
@@ -408,8 +491,17 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
                 fprintf (stderr, "polectl: cannot wait for the reply: %s\n",
                          zmq_strerror (zmq_errno ()));
                 zpoller_destroy (&poller);
+                zsock_destroy (&monitor);
                 zsock_destroy (&dealer);
                 return POLECTL_EXIT_ERROR;
+            }
+            if (which == monitor) {
+                int status = s_handshake_failed (opts, monitor,
+                                                 opts->endpoint);
+                zpoller_destroy (&poller);
+                zsock_destroy (&monitor);
+                zsock_destroy (&dealer);
+                return status;
             }
             zmsg_t *msg = zmsg_recv (dealer);
             if (!msg)
@@ -426,6 +518,7 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
             zmsg_destroy (&msg);
             if (decoded != 0) {
                 zpoller_destroy (&poller);
+                zsock_destroy (&monitor);
                 zsock_destroy (&dealer);
                 return s_malformed ("%s", reason);
             }
@@ -440,11 +533,13 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
                 continue;           //  stale: keep waiting
             }
             zpoller_destroy (&poller);
+            zsock_destroy (&monitor);
             zsock_destroy (&dealer);
             *reply_p = reply;
             return 0;
         }
         zpoller_destroy (&poller);
+        zsock_destroy (&monitor);
         zsock_destroy (&dealer);
     }
     fprintf (stderr, "polectl: no answer from %s within %gs (%d %s)\n",
@@ -478,6 +573,8 @@ s_report_error (const pole_reply_t *reply)
         return POLECTL_EXIT_NOT_FOUND;
     if (streq (code, POLE_ERR_CONFLICT))
         return POLECTL_EXIT_CONFLICT;
+    if (streq (code, POLE_ERR_FORBIDDEN))
+        return POLECTL_EXIT_FORBIDDEN;
     return POLECTL_EXIT_ERROR;
 }
 
@@ -1855,6 +1952,272 @@ s_print_json_payload (pole_reply_t *reply, bool as_json,
 
 
 //  --------------------------------------------------------------------------
+//  Administration: keygen, status, verify, backup (docs/ADMIN.md)
+
+//  A command without options of its own but --help (and --json when
+//  `json` is not NULL); returns -1 to go on, else the exit status.
+
+static int
+s_simple_options (const s_command_t *self, int argc, char *argv [],
+                  bool *json)
+{
+    static const struct option longopts [] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int c;
+    while ((c = s_getopt (argc, argv, ":h", longopts, self->name)) != -1) {
+        if (c == 'h') {
+            s_print_command_help (self);
+            return POLECTL_EXIT_DONE;
+        }
+        if (c == OPT_JSON && json) {
+            *json = true;
+            continue;
+        }
+        if (c == OPT_JSON)
+            return s_usage_error (self->name, "%s: unknown option '--json'",
+                                  self->name);
+        return POLECTL_EXIT_USAGE;
+    }
+    return -1;
+}
+
+static int
+s_cmd_keygen (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    (void) opts;
+    int rc = s_simple_options (self, argc, argv, NULL);
+    if (rc >= 0)
+        return rc;
+    if (optind + 1 != argc)
+        return s_usage_error (self->name, "keygen: give one FILE, the key "
+                              "pair to write (FILE and FILE_secret)");
+    const char *path = argv [optind];
+    char *secret = zsys_sprintf ("%s_secret", path);
+    if (!secret)
+        return POLECTL_EXIT_ERROR;
+    //  Never overwrite a key pair: a key lost is an identity lost
+    if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
+        fprintf (stderr, "polectl: %s or %s exists already; keygen does not "
+                 "overwrite a key pair\n", path, secret);
+        zstr_free (&secret);
+        return POLECTL_EXIT_ERROR;
+    }
+    s_zsys_setup ();
+    zcert_t *cert = zcert_new ();
+    char created [32];
+    time_t now = time (NULL);
+    strftime (created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
+    zcert_set_meta (cert, "created-by", "polectl keygen");
+    zcert_set_meta (cert, "created-at", "%s", created);
+    //  The secret file is readable by its owner only, from its creation
+    mode_t previous = umask (077);
+    int saved = zcert_save (cert, path);
+    umask (previous);
+    if (saved == 0)
+        chmod (path, 0644);     //  the public half may be read by all
+    if (saved != 0) {
+        fprintf (stderr, "polectl: cannot write %s and %s: %s\n", path,
+                 secret, strerror (errno));
+        zcert_destroy (&cert);
+        zstr_free (&secret);
+        return POLECTL_EXIT_ERROR;
+    }
+    printf ("%s\n", zcert_public_txt (cert));
+    fprintf (stderr, "polectl: wrote %s (public key, printed above: put it "
+             "in the daemon's keys list) and %s (secret key, mode 0600: "
+             "keep it to yourself)\n", path, secret);
+    zcert_destroy (&cert);
+    zstr_free (&secret);
+    return POLECTL_EXIT_DONE;
+}
+
+static void
+s_print_pair (const char *label, const json_t *object, const char *key)
+{
+    char *text = s_json_text (json_object_get (object, key));
+    printf ("%-16s %s\n", label, text ? text : "-");
+    free (text);
+}
+
+static int
+s_print_status (const json_t *status)
+{
+    if (!json_is_object (status))
+        return s_malformed ("the status is not a JSON object");
+    s_print_pair ("version", status, "version");
+    s_print_pair ("uptime (s)", status, "uptime_s");
+    s_print_pair ("clock", status, "clock");
+    s_print_pair ("clock kind", status, "clock_kind");
+    s_print_pair ("authentication", status, "authentication");
+    s_print_pair ("dossiers", status, "dossiers");
+    s_print_pair ("live dossiers", status, "live_dossiers");
+    s_print_pair ("events", status, "events");
+    const json_t *outbox = json_object_get (status, "outbox");
+    s_print_pair ("outbox pending", outbox, "pending");
+    s_print_pair ("outbox dead", outbox, "dead");
+    s_print_pair ("outbox delivered", outbox, "delivered");
+    s_print_pair ("database", status, "database");
+    s_print_pair ("database bytes", status, "database_bytes");
+    const json_t *head = json_object_get (status, "chain_head");
+    if (head) {
+        s_print_pair ("chain head seq", head, "seq");
+        s_print_pair ("chain head hash", head, "hash");
+    }
+    s_print_pair ("requests", status, "requests");
+    return POLECTL_EXIT_DONE;
+}
+
+static int
+s_cmd_status (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    bool as_json = false;
+    int rc = s_simple_options (self, argc, argv, &as_json);
+    if (rc >= 0)
+        return rc;
+    if (optind < argc)
+        return s_usage_error (self->name, "status: unexpected argument '%s'",
+                              argv [optind]);
+    pole_request_t request = { .command = POLE_CMD_STATUS,
+                               .expected_version = -1 };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (rc == 0)
+        rc = s_print_json_payload (reply, as_json, s_print_status);
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+//  Verify and backup read the whole database: give them time, unless the
+//  user said how long to wait
+
+static void
+s_long_timeout (s_options_t *opts)
+{
+    if (!opts->timeout_given)
+        opts->timeout = 600;
+}
+
+static int
+s_print_verify (const json_t *result)
+{
+    if (!json_is_object (result))
+        return s_malformed ("the verification is not a JSON object");
+    const json_t *ok = json_object_get (result, "ok");
+    char *message = s_json_text (json_object_get (result, "message"));
+    if (json_is_true (ok))
+        printf ("%s\n", message ? message : "the event log is intact");
+    else
+        fprintf (stderr, "polectl: %s\n",
+                 message ? message : "the event log was altered");
+    free (message);
+    return json_is_true (ok) ? POLECTL_EXIT_DONE : POLECTL_EXIT_REFUSED;
+}
+
+static int
+s_cmd_verify (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    bool as_json = false;
+    int rc = s_simple_options (self, argc, argv, &as_json);
+    if (rc >= 0)
+        return rc;
+    if (optind < argc)
+        return s_usage_error (self->name, "verify: unexpected argument '%s'",
+                              argv [optind]);
+    s_long_timeout (opts);
+    pole_request_t request = { .command = POLE_CMD_VERIFY,
+                               .expected_version = -1 };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (rc == 0) {
+        json_t *document = s_payload_json (reply);
+        if (!document)
+            rc = POLECTL_EXIT_ERROR;
+        else {
+            if (as_json)
+                printf ("%s\n", reply->frames [0]);
+            //  The exit status says intact or not, in both forms
+            int status = s_print_verify (as_json ? NULL : document);
+            if (as_json)
+                status = json_is_true (json_object_get (document, "ok"))
+                             ? POLECTL_EXIT_DONE
+                             : POLECTL_EXIT_REFUSED;
+            rc = status;
+            json_decref (document);
+        }
+    }
+    pole_reply_destroy (&reply);
+    return rc;
+}
+
+static int
+s_cmd_backup (const s_command_t *self, s_options_t *opts, int argc,
+              char *argv [])
+{
+    bool as_json = false;
+    int rc = s_simple_options (self, argc, argv, &as_json);
+    if (rc >= 0)
+        return rc;
+    if (optind + 1 != argc)
+        return s_usage_error (self->name, "backup: give one FILE, where the "
+                              "daemon writes the copy");
+    //  The daemon writes the file: a relative path means ours, made
+    //  absolute here (it is the same machine when it is our directory)
+    char *target = NULL;
+    if (argv [optind][0] == '/')
+        target = strdup (argv [optind]);
+    else {
+        char cwd [4096];
+        if (!getcwd (cwd, sizeof cwd))
+            return s_usage_error (self->name, "backup: cannot tell the "
+                                  "current directory; give an absolute path");
+        target = zsys_sprintf ("%s/%s", cwd, argv [optind]);
+    }
+    if (!target)
+        return POLECTL_EXIT_ERROR;
+    if (strlen (target) > POLE_PROTO_MAX_PATH) {
+        free (target);
+        return s_usage_error (self->name, "backup: the path is longer than "
+                              "%d bytes", POLE_PROTO_MAX_PATH);
+    }
+    s_long_timeout (opts);
+    pole_request_t request = { .command = POLE_CMD_BACKUP,
+                               .expected_version = -1, .target = target };
+    pole_reply_t *reply = NULL;
+    rc = s_call (opts, &request, &reply);
+    if (rc == 0) {
+        json_t *document = s_payload_json (reply);
+        if (!document)
+            rc = POLECTL_EXIT_ERROR;
+        else if (as_json)
+            printf ("%s\n", reply->frames [0]);
+        else {
+            char *path = s_json_text (json_object_get (document, "path"));
+            char *bytes = s_json_text (json_object_get (document, "bytes"));
+            char *events = s_json_text (json_object_get (document, "events"));
+            char *ms = s_json_text (json_object_get (document, "ms"));
+            printf ("backup written to %s: %s bytes, %s events, in %s ms\n",
+                    path ? path : target, bytes ? bytes : "?",
+                    events ? events : "?", ms ? ms : "?");
+            free (path);
+            free (bytes);
+            free (events);
+            free (ms);
+        }
+        json_decref (document);
+    }
+    pole_reply_destroy (&reply);
+    free (target);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Help
 
 static void
@@ -1868,13 +2231,22 @@ s_print_usage (void)
 "\n"
 "Options (before the command):\n"
 "  -e, --endpoint EP      the daemon's ZeroMQ endpoint (default\n"
-"                         $POLE_ENDPOINT, else " POLECTL_DEFAULT_ENDPOINT ")\n"
+"                         $POLE_ENDPOINT, else " POLECTL_LOCAL_ENDPOINT "\n"
+"                         if that socket exists, else\n"
+"                         " POLECTL_DEFAULT_ENDPOINT ")\n"
+"  -k, --cert FILE        our key pair for CURVE (default $POLE_CERT): FILE\n"
+"                         holds the public key, FILE_secret the secret one\n"
+"                         (see keygen); needs --server-key\n"
+"  -s, --server-key KEY   the daemon's public key, 40 Z85 characters or the\n"
+"                         path of its public key file (default\n"
+"                         $POLE_SERVER_KEY)\n"
 "  -t, --timeout SECONDS  how long to wait for each try (default 5; decimals\n"
 "                         allowed)\n"
 "  -r, --retries N        tries after the first one times out (default 2);\n"
 "                         every try of one command reuses the same request id\n"
 "  -a, --actor NAME       who sends the event (default $POLE_ACTOR, else\n"
-"                         $USER, else polectl)\n"
+"                         $USER, else polectl); a daemon with\n"
+"                         authentication records the key's name instead\n"
 "      --request-id ID    the request id (default: a fresh UUID); a mutating\n"
 "                         command sent again with the same id is applied once\n"
 "      --pub-endpoint EP  the daemon's live stream, for watch (default\n"
@@ -1885,7 +2257,8 @@ s_print_usage (void)
 "Commands:\n");
     for (const char *names [] = { "open", "send", "show", "list", "history",
                                   "report", "agenda", "clock", "watch",
-                                  "outbox", "graph", "ping", NULL },
+                                  "outbox", "graph", "ping", "status",
+                                  "verify", "backup", "keygen", NULL },
          **name = names; *name; name++) {
         const s_command_t *command = s_command_lookup (*name);
         char *line = zsys_sprintf ("%s%s%s", command->name,
@@ -1907,6 +2280,8 @@ s_print_usage (void)
 "  POLE_ENDPOINT      the endpoint when -e is not given\n"
 "  POLE_PUB_ENDPOINT  the live stream when --pub-endpoint is not given\n"
 "  POLE_ACTOR         the actor when -a is not given\n"
+"  POLE_CERT          the key pair when --cert is not given\n"
+"  POLE_SERVER_KEY    the daemon's public key when --server-key is not given\n"
 "  USER               the actor when neither -a nor POLE_ACTOR is given\n"
 "\n"
 "Exit status:\n"
@@ -1918,7 +2293,10 @@ s_print_usage (void)
 "     or the request id was already used for another request\n"
 "  5  no answer from poled within the timeout after every retry\n"
 "  6  any other error (BAD_REQUEST, UNSUPPORTED_VERSION, UNKNOWN_COMMAND,\n"
-"     INTERNAL, malformed reply)\n");
+"     INTERNAL, malformed reply)\n"
+"  7  not allowed: the sender's role may not do this (FORBIDDEN), or the\n"
+"     daemon refused our key at the CURVE handshake\n"
+"  (verify: 1 when the event log was altered)\n");
 }
 
 
@@ -3332,9 +3710,13 @@ s_cmd_watch (const s_command_t *self, s_options_t *opts, int argc,
 
     //  Subscribed to everything: a Pays is compared forgivingly here,
     //  which a topic prefix (bytes) could not do
-    char *endpoint = zsys_sprintf (">%s", opts->pub_endpoint);
-    zsock_t *sub = endpoint? zsock_new_sub (endpoint, ""): NULL;
-    zstr_free (&endpoint);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    if (sub) {
+        s_secure (opts, sub);
+        zsock_set_subscribe (sub, "");
+        if (zsock_attach (sub, opts->pub_endpoint, false))
+            zsock_destroy (&sub);
+    }
     if (!sub) {
         fprintf (stderr, "polectl: cannot connect to %s: %s\n",
                  opts->pub_endpoint, zmq_strerror (zmq_errno ()));
@@ -3526,6 +3908,53 @@ static const s_command_t s_commands [] = {
       "pending). An unknown ID is NOT_FOUND (exit 3). The actor (-a) is who\n"
       "asks.\n",
       s_cmd_outbox },
+    { "status", "[--json]",
+      "print the daemon's uptime, counts, outbox and database size",
+      "Options:\n"
+      "  --json      the daemon's JSON object as received\n"
+      "  -h, --help  print this help\n"
+      "\nOne line per figure: version, uptime, the clock, whether\n"
+      "authentication is on, dossiers (all and live), events, notifications\n"
+      "pending, dead and delivered, the database file and its size with its\n"
+      "WAL, the head of the event log's hash chain (its last seq and hash:\n"
+      "write it down to anchor a later verify) and the requests served.\n"
+      "Roles cres, region and admin. See docs/ADMIN.md.\n",
+      s_cmd_status },
+    { "verify", "[--json]",
+      "check the event log's hash chain: exit 1 if a row was altered",
+      "Options:\n"
+      "  --json      the daemon's JSON object as received\n"
+      "  -h, --help  print this help\n"
+      "\nThe daemon recomputes the SHA-256 chain of the event log from its\n"
+      "first row, on a connection of its own while it keeps serving, and\n"
+      "says whether it is intact, or names the first row altered, inserted\n"
+      "or deleted behind its back. Exit 0 intact, 1 not intact. Waits up to\n"
+      "600 s unless -t is given. Roles region and admin.\n",
+      s_cmd_verify },
+    { "backup", "FILE [--json]",
+      "make an online, consistent copy of the database at FILE",
+      "Options:\n"
+      "  --json      the daemon's JSON object as received\n"
+      "  -h, --help  print this help\n"
+      "\nThe daemon copies its database with SQLite's backup API while it\n"
+      "keeps serving, into FILE.tmp, then renames it FILE: a file named FILE\n"
+      "is always a whole copy. FILE is written BY THE DAEMON, on its machine:\n"
+      "a relative path is made absolute from polectl's directory; under\n"
+      "systemd the daemon may write only in /var/backups/pole. An existing\n"
+      "FILE is refused. Prints the path, size, events and time taken. Waits\n"
+      "up to 600 s unless -t is given. Role admin.\n",
+      s_cmd_backup },
+    { "keygen", "FILE",
+      "write a new CURVE key pair: FILE (public) and FILE_secret",
+      "Options:\n"
+      "  -h, --help  print this help\n"
+      "\nNeeds no daemon. Writes a new key pair as czmq certificates: FILE\n"
+      "with the public key (mode 0644) and FILE_secret with the secret key\n"
+      "(mode 0600), never overwriting either; prints the public key. Put\n"
+      "it in the daemon's keys list with a name and a role; use the pair\n"
+      "with --cert FILE. The daemon's own pair is made the same way\n"
+      "(curve.cert). See docs/ADMIN.md.\n",
+      s_cmd_keygen },
     { NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -3554,6 +3983,55 @@ s_first_set (char *first, char *second)
     return NULL;
 }
 
+//  --cert and --server-key (or POLE_CERT, POLE_SERVER_KEY): load our key
+//  pair and the daemon's public key. Returns -1 to go on, else the exit
+//  status once the problem is told.
+
+static int
+s_load_keys (s_options_t *opts, char *cert_path, char *server_key,
+             const s_command_t *command)
+{
+    if (streq (command->name, "keygen") || streq (command->name, "graph"))
+        return -1;              //  no daemon, no keys needed
+    if (!cert_path)
+        cert_path = s_first_set (getenv ("POLE_CERT"), NULL);
+    if (!server_key)
+        server_key = s_first_set (getenv ("POLE_SERVER_KEY"), NULL);
+    if (!cert_path && !server_key)
+        return -1;
+    if (!cert_path || !server_key)
+        return s_usage_error (NULL, "CURVE needs both our key pair (--cert "
+                              "or POLE_CERT) and the daemon's public key "
+                              "(--server-key or POLE_SERVER_KEY)");
+    s_zsys_setup ();
+    char *secret = zsys_sprintf ("%s_secret", cert_path);
+    bool readable = secret && access (cert_path, R_OK) == 0
+                 && access (secret, R_OK) == 0;
+    zstr_free (&secret);
+    opts->cert = readable? zcert_load (cert_path): NULL;
+    static const byte zero [32] = { 0 };
+    if (!opts->cert || memcmp (zcert_secret_key (opts->cert), zero, 32) == 0)
+        return s_usage_error (NULL, "cannot load the key pair %s and "
+                              "%s_secret (make one with 'polectl keygen "
+                              "FILE')", cert_path, cert_path);
+    byte decoded [32];
+    if (strlen (server_key) == 40 && zmq_z85_decode (decoded, server_key))
+        snprintf (opts->server_key, sizeof opts->server_key, "%s",
+                  server_key);
+    else {
+        zcert_t *server = access (server_key, R_OK) == 0
+                        ? zcert_load (server_key): NULL;
+        if (!server)
+            return s_usage_error (NULL, "--server-key must be the daemon's "
+                                  "public key (40 Z85 characters) or its "
+                                  "public key file, not '%s'", server_key);
+        snprintf (opts->server_key, sizeof opts->server_key, "%s",
+                  zcert_public_txt (server));
+        zcert_destroy (&server);
+    }
+    return -1;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -3567,6 +4045,8 @@ main (int argc, char *argv [])
     char *endpoint = NULL;
     char *pub_endpoint = NULL;
     char *actor = NULL;
+    char *cert_path = NULL;
+    char *server_key = NULL;
 
     opterr = 0;
     int c;
@@ -3589,6 +4069,7 @@ main (int argc, char *argv [])
                                           "seconds above 0 (at most %g), not "
                                           "'%s'", POLECTL_MAX_TIMEOUT, optarg);
                 opts.timeout = timeout;
+                opts.timeout_given = true;
                 break;
             }
             case 'r': {
@@ -3602,6 +4083,12 @@ main (int argc, char *argv [])
             }
             case 'a':
                 actor = optarg;
+                break;
+            case 'k':
+                cert_path = optarg;
+                break;
+            case 's':
+                server_key = optarg;
                 break;
             case OPT_PUB_ENDPOINT:
                 pub_endpoint = optarg;
@@ -3630,8 +4117,12 @@ main (int argc, char *argv [])
     if (!command)
         return s_usage_error (NULL, "unknown command '%s'", argv [optind]);
 
+    //  On the server, the administrators' socket is the natural default
+    static char local_endpoint [] = POLECTL_LOCAL_ENDPOINT;
     opts.endpoint = endpoint? endpoint:
-                    s_first_set (getenv ("POLE_ENDPOINT"), default_endpoint);
+                    s_first_set (getenv ("POLE_ENDPOINT"),
+                                 access (POLECTL_LOCAL_ENDPOINT + 6, F_OK) == 0
+                                 ? local_endpoint: default_endpoint);
     if (!*opts.endpoint)
         return s_usage_error (NULL, "the endpoint is empty");
     opts.pub_endpoint = pub_endpoint? pub_endpoint:
@@ -3639,6 +4130,9 @@ main (int argc, char *argv [])
                                      default_pub_endpoint);
     if (!*opts.pub_endpoint)
         return s_usage_error (NULL, "the PUB endpoint is empty");
+    int key_rc = s_load_keys (&opts, cert_path, server_key, command);
+    if (key_rc >= 0)
+        return key_rc;
     //  -a "" is a mistake; an empty variable in the environment is not
     opts.actor = actor? actor:
                  s_first_set (getenv ("POLE_ACTOR"), getenv ("USER"));
@@ -3672,5 +4166,6 @@ main (int argc, char *argv [])
         if (rc == POLECTL_EXIT_DONE)
             rc = POLECTL_EXIT_ERROR;
     }
+    zcert_destroy (&opts.cert);
     return rc;
 }

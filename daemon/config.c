@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <czmq.h>
 #include <libconfig.h>
 
 #include "pole/config.h"
@@ -60,6 +61,11 @@ struct _pole_config_t {
     char **role_actors;             //  roles.*: actor names, owned
     const char **role_names;        //  ... and the role of each (static)
     size_t role_count;
+    char *local_endpoint;           //  daemon.local_endpoint, "" = none
+    char *curve_cert_path;          //  curve.cert, NULL = authentication off
+    zcert_t *curve_cert;            //  ... loaded, with its secret key
+    pole_key_t *keys;               //  keys: owned, and so are their strings
+    size_t key_count;
 };
 
 //  What an error message needs: the file named on the command line and
@@ -275,6 +281,34 @@ s_read_daemon (pole_config_t *self, s_reader_t *reader,
             }
         }
         else
+        if (s_streq (name, "local_endpoint")) {
+            //  The administrators' door on the server: an ipc:// socket,
+            //  whose file permissions are the protection (no CURVE on it)
+            rc = 0;
+            if (config_setting_type (setting) != CONFIG_TYPE_STRING)
+                rc = s_fail (reader, setting,
+                             "daemon.local_endpoint must be a string, not %s",
+                             s_type_name (setting));
+            else {
+                const char *text = config_setting_get_string (setting);
+                if (*text && strncmp (text, "ipc://", 6) != 0)
+                    rc = s_fail (reader, setting,
+                                 "daemon.local_endpoint must be an ipc:// "
+                                 "endpoint (or \"\" for none), not \"%s\": "
+                                 "it is protected by file permissions, "
+                                 "which a TCP port does not have", text);
+                else {
+                    char *copy = strdup (text);
+                    if (!copy)
+                        rc = s_fail (reader, setting, "out of memory");
+                    else {
+                        free (self->local_endpoint);
+                        self->local_endpoint = copy;
+                    }
+                }
+            }
+        }
+        else
         if (s_streq (name, "database"))
             rc = s_get_string (reader, setting, "daemon.database",
                                &self->database);
@@ -288,8 +322,8 @@ s_read_daemon (pole_config_t *self, s_reader_t *reader,
                             1, 10000, &self->batch_max);
         else
             rc = s_unknown (reader, setting, "daemon",
-                            "endpoint, database, max_message_size, "
-                            "batch_max");
+                            "endpoint, local_endpoint, database, "
+                            "max_message_size, batch_max");
         if (rc)
             return -1;
     }
@@ -944,6 +978,166 @@ s_read_calendar (pole_config_t *self, s_reader_t *reader,
 
 
 //  --------------------------------------------------------------------------
+//  curve = { cert = "/etc/pole/poled.cert"; }
+//  The server's key pair, as czmq saves it (zcert_save): the public key in
+//  the file, the secret key in FILE_secret. Loaded now so that a missing
+//  or unreadable key is a configuration error with its line, not a daemon
+//  that starts and then cannot authenticate anyone.
+
+static int
+s_read_curve (pole_config_t *self, s_reader_t *reader,
+              const config_setting_t *group)
+{
+    if (s_expect_group (reader, group, "curve"))
+        return -1;
+    int count = config_setting_length (group);
+    for (int index = 0; index < count; index++) {
+        config_setting_t *setting = config_setting_get_elem (group, index);
+        if (!s_streq (config_setting_name (setting), "cert"))
+            return s_unknown (reader, setting, "curve", "cert");
+        if (s_get_string (reader, setting, "curve.cert",
+                          &self->curve_cert_path))
+            return -1;
+        zcert_destroy (&self->curve_cert);
+        char secret_path[PATH_MAX];
+        snprintf (secret_path, sizeof secret_path, "%s_secret",
+                  self->curve_cert_path);
+        if (access (self->curve_cert_path, R_OK) != 0
+            || access (secret_path, R_OK) != 0)
+            return s_fail (reader, setting,
+                           "curve.cert: cannot read the server's key pair "
+                           "%s and %s: %s (make one with 'polectl keygen "
+                           "%s')",
+                           self->curve_cert_path, secret_path,
+                           strerror (errno), self->curve_cert_path);
+        self->curve_cert = zcert_load (self->curve_cert_path);
+        if (!self->curve_cert)
+            return s_fail (reader, setting,
+                           "curve.cert: %s is not a key pair written by "
+                           "'polectl keygen' (a czmq certificate)",
+                           self->curve_cert_path);
+        //  A secret file without a secret key loads as all zeros
+        static const byte zero[32] = {0};
+        if (memcmp (zcert_secret_key (self->curve_cert), zero, 32) == 0)
+            return s_fail (reader, setting,
+                           "curve.cert: %s holds no secret key", secret_path);
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  keys = ( { name = "..."; role = "cres"; key = "Z85"; holder = "..."; } )
+//  Who may connect over CURVE, under which name (recorded as the actor of
+//  what they send) and with which role. A holder's key names the holder
+//  whose dossiers it may act on (by default its own name).
+
+static int
+s_read_keys (pole_config_t *self, s_reader_t *reader,
+             const config_setting_t *list)
+{
+    if (config_setting_type (list) != CONFIG_TYPE_LIST)
+        return s_fail (reader, list,
+                       "keys must be a list ( { name = \"...\"; role = "
+                       "\"cres\"; key = \"...\"; }, ... ), not %s",
+                       s_type_name (list));
+    int count = config_setting_length (list);
+    self->keys = calloc (count ? count : 1, sizeof (pole_key_t));
+    if (!self->keys)
+        return s_fail (reader, list, "keys: out of memory");
+    for (int index = 0; index < count; index++) {
+        config_setting_t *entry = config_setting_get_elem (list, index);
+        char label[64];
+        snprintf (label, sizeof label, "keys entry %d", index + 1);
+        if (s_expect_group (reader, entry, label))
+            return -1;
+        pole_key_t *key = &self->keys[self->key_count++];
+        int fields = config_setting_length (entry);
+        for (int f = 0; f < fields; f++) {
+            config_setting_t *setting = config_setting_get_elem (entry, f);
+            const char *name = config_setting_name (setting);
+            int rc;
+            if (s_streq (name, "name")) {
+                rc = s_get_string (reader, setting, "name", &key->name);
+                if (rc == 0)
+                    rc = s_check_name (reader, setting, label, key->name);
+                //  The name is recorded as the actor, a frame of at most
+                //  64 bytes on the wire and in the history
+                if (rc == 0 && strlen (key->name) > 64)
+                    rc = s_fail (reader, setting,
+                                 "%s: name is recorded as the actor and "
+                                 "must be at most 64 bytes",
+                                 label);
+            }
+            else
+            if (s_streq (name, "role")) {
+                char *role = NULL;
+                rc = s_get_string (reader, setting, "role", &role);
+                int bit = rc == 0 ? pole_role_from_name (role) : -1;
+                if (rc == 0 && (bit < 0 || bit == POLE_ROLE_CALENDAR))
+                    rc = s_fail (reader, setting,
+                                 "%s: role \"%s\" is not one of holder, "
+                                 "cres, region, admin",
+                                 label, role);
+                if (rc == 0)
+                    key->role = pole_role_name (bit);
+                free (role);
+            }
+            else
+            if (s_streq (name, "key")) {
+                rc = s_get_string (reader, setting, "key", &key->key);
+                byte decoded[32];
+                if (rc == 0
+                    && (strlen (key->key) != 40
+                        || !zmq_z85_decode (decoded, key->key)))
+                    rc = s_fail (reader, setting,
+                                 "%s: key must be a public key of 40 Z85 "
+                                 "characters, as 'polectl keygen' prints it",
+                                 label);
+            }
+            else
+            if (s_streq (name, "holder")) {
+                rc = s_get_string (reader, setting, "holder", &key->holder);
+                if (rc == 0)
+                    rc = s_check_name (reader, setting, label, key->holder);
+            }
+            else
+                rc = s_unknown (reader, setting, "keys",
+                                "name, role, key and holder");
+            if (rc)
+                return -1;
+        }
+        if (!key->name || !key->role || !key->key)
+            return s_fail (reader, entry,
+                           "%s: name, role and key are required", label);
+        if (key->holder && strcmp (key->role, "holder") != 0)
+            return s_fail (reader, entry,
+                           "%s: holder is for keys of role holder only",
+                           label);
+        if (!key->holder && strcmp (key->role, "holder") == 0) {
+            key->holder = strdup (key->name);
+            if (!key->holder)
+                return s_fail (reader, entry, "keys: out of memory");
+        }
+        for (size_t other = 0; other + 1 < self->key_count; other++) {
+            if (strcmp (self->keys[other].key, key->key) == 0)
+                return s_fail (reader, entry,
+                               "%s: this key is already given to \"%s\"; "
+                               "one key, one person or tool",
+                               label, self->keys[other].name);
+            if (strcmp (self->keys[other].name, key->name) == 0)
+                return s_fail (reader, entry,
+                               "%s: the name \"%s\" is already used by "
+                               "another key; names are what the history "
+                               "records, they must tell senders apart",
+                               label, key->name);
+        }
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
 //  The top level: daemon, programme and territories, in any order. Each
 //  part is read in the order of the file so that the first error reported
 //  is the first one an administrator reading top-down would meet.
@@ -978,6 +1172,12 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
         if (s_streq (name, "calendar"))
             rc = s_read_calendar (self, reader, setting);
         else
+        if (s_streq (name, "curve"))
+            rc = s_read_curve (self, reader, setting);
+        else
+        if (s_streq (name, "keys"))
+            rc = s_read_keys (self, reader, setting);
+        else
         if (s_streq (name, "coordinators")) {
             rc = have_territories
                ? s_read_coordinators (self, reader, setting)
@@ -987,7 +1187,7 @@ s_read_root (pole_config_t *self, s_reader_t *reader,
         else
             rc = s_unknown (reader, setting, NULL,
                             "daemon, programme, territories, roles, notify, "
-                            "coordinators and calendar");
+                            "coordinators, calendar, curve and keys");
         if (rc)
             return -1;
     }
@@ -1027,6 +1227,7 @@ pole_config_load (const char *path, char *error, size_t error_size)
     self->path = strdup (path);
     self->endpoint = strdup (S_DEFAULT_ENDPOINT);
     self->database = strdup (S_DEFAULT_DATABASE);
+    self->local_endpoint = strdup ("");
     //  Calendar defaults: see docs/CALENDAR.md
     self->calendar.study_deadline_months = 12;
     self->calendar.study_reminder_days = 30;
@@ -1050,6 +1251,7 @@ pole_config_load (const char *path, char *error, size_t error_size)
     notify->smtp_username = strdup ("");
     notify->smtp_password = strdup ("");
     if (!self->path || !self->endpoint || !self->database
+    ||  !self->local_endpoint
     ||  !notify->pub_endpoint || !notify->smtp_url || !notify->smtp_from
     ||  !notify->smtp_username || !notify->smtp_password) {
         s_fail (&reader, NULL, "out of memory");
@@ -1107,6 +1309,15 @@ pole_config_destroy (pole_config_t **self_p)
         free (self->role_actors [index]);
     free (self->role_actors);
     free ((void *) self->role_names);
+    for (size_t index = 0; index < self->key_count; index++) {
+        free (self->keys [index].name);
+        free (self->keys [index].holder);
+        free (self->keys [index].key);
+    }
+    free (self->keys);
+    zcert_destroy (&self->curve_cert);
+    free (self->curve_cert_path);
+    free (self->local_endpoint);
     free (self->database);
     free (self->endpoint);
     free (self->path);
@@ -1181,4 +1392,44 @@ const pole_calendar_config_t *
 pole_config_calendar (pole_config_t *self)
 {
     return self ? &self->calendar : NULL;
+}
+
+const char *
+pole_config_local_endpoint (pole_config_t *self)
+{
+    return self ? self->local_endpoint : "";
+}
+
+const char *
+pole_config_curve_cert_path (pole_config_t *self)
+{
+    return self ? self->curve_cert_path : NULL;
+}
+
+zcert_t *
+pole_config_curve_cert (pole_config_t *self)
+{
+    return self ? self->curve_cert : NULL;
+}
+
+size_t
+pole_config_key_count (pole_config_t *self)
+{
+    return self ? self->key_count : 0;
+}
+
+const pole_key_t *
+pole_config_key (pole_config_t *self, size_t index)
+{
+    return self && index < self->key_count ? &self->keys [index] : NULL;
+}
+
+const pole_key_t *
+pole_config_key_find (pole_config_t *self, const char *public_key)
+{
+    if (self && public_key)
+        for (size_t index = 0; index < self->key_count; index++)
+            if (strcmp (self->keys [index].key, public_key) == 0)
+                return &self->keys [index];
+    return NULL;
 }

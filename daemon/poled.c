@@ -156,8 +156,7 @@ main (int argc, char *argv[])
     pole_server_set_outbox (server, outbox);
     pole_server_run (server);
 
-    pole_server_destroy (&server);
-    pole_outbox_destroy (&outbox);
+    pole_server_destroy (&server);  //  and the outbox worker it took
     pole_store_destroy (&store);
     pole_config_destroy (&config);
     curl_global_cleanup ();

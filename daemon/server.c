@@ -21,7 +21,15 @@
 #include "pole/pole.h"
 #include "pole/proto.h"
 
+#include <pwd.h>
+#include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+//  Where a batch came from: the main ROUTER (TCP, with CURVE when
+//  authentication is on) or the administrators' local ipc:// ROUTER
+typedef enum { S_SOURCE_MAIN = 0, S_SOURCE_LOCAL } s_source_t;
 
 struct _pole_server_t {
     pole_config_t *config;      //  borrowed
@@ -37,6 +45,13 @@ struct _pole_server_t {
     int64_t calendar_backoff;   //  ms before a timer that failed is retried
     int64_t last_event_ms;      //  time of the last event written: the
                                 //  log's times never run backwards
+    zsock_t *local;             //  administrators' ipc:// ROUTER, or NULL
+    zactor_t *auth;             //  zauth (ZAP for CURVE), or NULL when off
+    bool authenticated;         //  curve.cert is set: keys say who is who
+    s_source_t source;          //  the socket of the batch in hand
+    pole_config_t *owned_config;    //  loaded by a reload, else NULL
+    int64_t started_ms;         //  monotonic, for the uptime
+    int64_t status_due_ms;      //  next systemd STATUS= line
 };
 
 //  One request of a batch while it is being handled.
@@ -47,6 +62,13 @@ typedef struct {
     zmsg_t *reply;              //  the reply body, once known
     int64_t seq;                //  the event it appended, 0 if none
     int notified;               //  notifications it wrote to the outbox
+    //  Who sent it, as the server established it (never as claimed when
+    //  authenticated): the actor recorded, the role, and for a holder's
+    //  key the holder name whose dossiers it may act on
+    char actor[POLE_NAME_MAX];
+    const char *role;
+    char holder[POLE_NAME_MAX];
+    bool authenticated;         //  the authorisation table applies
 } s_item_t;
 
 static void
@@ -109,10 +131,37 @@ s_error (const pole_request_t *req, const char *code, const char *rule,
 //  Decide and write one mutating request. Returns the reply body; sets
 //  *record when the outcome is a decision that a retry must get again.
 //  Returns NULL on a store failure (the caller rolls the savepoint back).
+//  FORBIDDEN: refused by the sender's role, before anything is decided.
+//  Not recorded by request id: a key given another role by a reload, or a
+//  request sent again on the right connection, is judged afresh.
+static zmsg_t *
+s_forbidden (const pole_request_t *req, const char *actor, const char *role,
+             const char *what)
+{
+    zsys_warning ("server: %s (role %s) may not %s: FORBIDDEN", actor, role,
+                  what);
+    return s_error (req, POLE_ERR_FORBIDDEN, NULL,
+                    "%s (role %s) may not %s", actor, role, what);
+}
+
+//  The roles that may send `event`, in words, for a FORBIDDEN message
+static void
+s_roles_text (unsigned roles, char *text, size_t size)
+{
+    text[0] = 0;
+    for (int bit = POLE_ROLE_HOLDER; bit <= POLE_ROLE_CALENDAR; bit <<= 1)
+        if (roles & (unsigned) bit)
+            snprintf (text + strlen (text), size - strlen (text), "%s%s",
+                      text[0] ? ", " : "", pole_role_name (bit));
+}
+
+//  `role` is the sender's role; with `enforce` (an authenticated sender)
+//  the authorisation table applies, and a non-NULL `holder` limits the
+//  sender to the dossiers of that holder.
 static zmsg_t *
 s_decide_and_write (pole_server_t *self, pole_request_t *req,
-                    const char *role, bool *record, int64_t *seq_p,
-                    int *notified_p)
+                    const char *role, bool enforce, const char *holder,
+                    bool *record, int64_t *seq_p, int *notified_p)
 {
     const pole_params_t *params = pole_config_params (self->config);
     pole_dossier_t dossier;
@@ -146,6 +195,39 @@ s_decide_and_write (pole_server_t *self, pole_request_t *req,
                                 "'%s' is not an event of the workflow; the "
                                 "events are: %s",
                                 req->event, names);
+        }
+    }
+    //  Authorisation, by the role the server established: the event's row
+    //  of the table, then a holder's own dossiers only
+    if (enforce && event >= 0) {
+        unsigned roles = pole_workflow_event_roles ((pole_event_t) event);
+        int bit = pole_role_from_name (role);
+        char what[POLE_NAME_MAX + 128];
+        if (bit < 0 || !(roles & (unsigned) bit)) {
+            char allowed[96];
+            s_roles_text (roles, allowed, sizeof allowed);
+            snprintf (what, sizeof what, "send %s (it is for: %s)",
+                      pole_event_name (event), allowed);
+            *record = false;
+            return s_forbidden (req, req->actor, role, what);
+        }
+        if (holder && event == POLE_E_OPEN) {
+            const char *named
+                = pole_fields_get (req->fields, req->field_count, "holder");
+            if (named && strcmp (named, holder) != 0) {
+                snprintf (what, sizeof what,
+                          "open a dossier for another holder than \"%s\"",
+                          holder);
+                *record = false;
+                return s_forbidden (req, req->actor, role, what);
+            }
+        }
+        else if (holder && strcmp (dossier.holder, holder) != 0) {
+            snprintf (what, sizeof what,
+                      "act on dossier %" PRId64 ", which is not \"%s\"'s",
+                      req->dossier, holder);
+            *record = false;
+            return s_forbidden (req, req->actor, role, what);
         }
     }
     //  The one rule that needs other dossiers: read the count here so that
@@ -271,8 +353,8 @@ s_apply_mutation (pole_server_t *self, s_item_t *item)
         int64_t seq = 0;
         int notified = 0;
         zmsg_t *reply = s_decide_and_write (
-            self, req, pole_config_role (self->config, req->actor), &record,
-            &seq, &notified);
+            self, req, item->role, item->authenticated,
+            item->holder[0] ? item->holder : NULL, &record, &seq, &notified);
         if (reply && record) {
             zframe_t *encoded = zmsg_encode (reply);
             char at[32];
@@ -386,6 +468,94 @@ s_answer_clock (pole_server_t *self, s_item_t *item)
     item->reply = pole_reply_ok (req->request_id, frames, 2);
 }
 
+//  A JSON array of dossier objects, keeping those of `holder` only; SQLite's
+//  JSON functions do the filtering. Takes `json`, returns a new string.
+static char *
+s_only_holder (pole_server_t *self, char *json, const char *holder)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
+    sqlite3_stmt *stmt = NULL;
+    char *result = NULL;
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT coalesce (json_group_array (json (value)),"
+                            " '[]') FROM (SELECT value FROM json_each (?1)"
+                            " WHERE json_extract (value, '$.holder') = ?2"
+                            " ORDER BY key)",
+                            -1, &stmt, NULL)
+            == SQLITE_OK
+        && sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC) == SQLITE_OK
+        && sqlite3_bind_text (stmt, 2, holder, -1, SQLITE_STATIC) == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
+        result = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    zstr_free (&json);
+    return result;
+}
+
+//  Size of a file, 0 if it does not exist
+static int64_t
+s_file_size (const char *path)
+{
+    struct stat info;
+    return stat (path, &info) == 0 ? (int64_t) info.st_size : 0;
+}
+
+//  STATUS: one JSON object, made by SQLite (docs/ADMIN.md)
+static char *
+s_status_json (pole_server_t *self)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
+    const char *path = pole_store_path (self->store);
+    char wal[4096];
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    char now[32];
+    pole_clock_format (pole_clock_now_ms (), now, sizeof now);
+    sqlite3_stmt *stmt = NULL;
+    char *result = NULL;
+    if (sqlite3_prepare_v2 (
+            db,
+            "SELECT json_object ("
+            " 'version', ?1,"
+            " 'uptime_s', ?2,"
+            " 'clock', ?3, 'clock_kind', ?4,"
+            " 'authentication', ?5,"
+            " 'dossiers', (SELECT count (*) FROM dossiers),"
+            " 'live_dossiers', (SELECT count (*) FROM dossiers WHERE state"
+            "   NOT IN ('study_declined', 'not_validated', 'withdrawn',"
+            "           'closed')),"
+            " 'events', (SELECT coalesce (max (seq), 0) FROM events),"
+            " 'outbox', json_object ("
+            "   'pending', (SELECT count (*) FROM outbox WHERE state = "
+            "     'pending'),"
+            "   'dead', (SELECT count (*) FROM outbox WHERE state = 'dead'),"
+            "   'delivered', (SELECT count (*) FROM outbox WHERE state = "
+            "     'delivered')),"
+            " 'database', ?6,"
+            " 'database_bytes', (SELECT page_count * page_size FROM"
+            "   pragma_page_count (), pragma_page_size ()) + ?7,"
+            " 'requests', ?8, 'batches', ?9)",
+            -1, &stmt, NULL)
+        == SQLITE_OK) {
+        sqlite3_bind_text (stmt, 1, "poled " POLE_VERSION, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 2,
+                            (zclock_mono () - self->started_ms) / 1000);
+        sqlite3_bind_text (stmt, 3, now, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, 4,
+                           pole_clock_is_simulated () ? "simulated" : "real",
+                           -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, 5, self->authenticated ? "curve" : "off",
+                           -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, 6, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 7, s_file_size (wal));
+        sqlite3_bind_int64 (stmt, 8, (int64_t) self->requests);
+        sqlite3_bind_int64 (stmt, 9, (int64_t) self->batches);
+        if (sqlite3_step (stmt) == SQLITE_ROW)
+            result = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    }
+    sqlite3_finalize (stmt);
+    return result;
+}
+
 //  Answer a read. Runs after the batch's commit, so it sees it.
 static void
 s_answer_read (pole_server_t *self, s_item_t *item)
@@ -401,10 +571,27 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         return;
     }
     case POLE_CMD_SHOW:
-        json = pole_store_show_json (self->store, req->dossier, params);
-        break;
     case POLE_CMD_HISTORY:
-        json = pole_store_history_json (self->store, req->dossier);
+        if (item->holder[0]) {
+            //  A holder reads its own dossiers only
+            pole_dossier_t dossier;
+            int rc = pole_store_dossier_load (self->store, req->dossier,
+                                              &dossier);
+            if (rc == 0 && strcmp (dossier.holder, item->holder) != 0) {
+                char what[POLE_NAME_MAX + 64];
+                snprintf (what, sizeof what,
+                          "read dossier %" PRId64 ", which is not \"%s\"'s",
+                          req->dossier, item->holder);
+                item->reply = s_forbidden (req, item->actor, item->role, what);
+                return;
+            }
+        }
+        json = req->command == POLE_CMD_SHOW
+                   ? pole_store_show_json (self->store, req->dossier, params)
+                   : pole_store_history_json (self->store, req->dossier);
+        break;
+    case POLE_CMD_STATUS:
+        json = s_status_json (self);
         break;
     case POLE_CMD_REPORT:
         json = pole_store_report_json (
@@ -487,6 +674,8 @@ s_answer_read (pole_server_t *self, s_item_t *item)
               != NULL;
         json = pole_store_list_json (self->store, state, pays, overdue,
                                      params);
+        if (json && item->holder[0])
+            json = s_only_holder (self, json, item->holder);
         break;
     }
     default:
@@ -503,6 +692,106 @@ s_answer_read (pole_server_t *self, s_item_t *item)
     else
         item->reply = s_error (req, POLE_ERR_INTERNAL, NULL,
                                "the store could not answer");
+}
+
+//  Who sent this message. On the local socket: the Unix user at the other
+//  end (libzmq reads SO_PEERCRED: Peer-Address ends in ":UID:GID:PID"), an
+//  administrator. With CURVE: the key that zauth admitted (User-Id), and
+//  its name and role from the keys list. Otherwise authentication is off
+//  and the actor the request states is trusted (the roles section gives
+//  its role). Returns false if the sender cannot be established (a key
+//  that a reload removed from the list while its connection stayed open).
+static bool
+s_identify (pole_server_t *self, s_item_t *item, zframe_t *frame)
+{
+    item->role = "holder";
+    if (self->source == S_SOURCE_LOCAL) {
+        const char *peer = frame ? zframe_meta (frame, "Peer-Address") : NULL;
+        long uid = -1;
+        if (peer) {
+            //  ...:UID:GID:PID: the third field from the end
+            const char *scan = peer + strlen (peer);
+            int colons = 0;
+            while (scan > peer && colons < 3)
+                if (*--scan == ':')
+                    colons++;
+            if (colons == 3)
+                uid = strtol (scan + 1, NULL, 10);
+        }
+        struct passwd entry, *found = NULL;
+        char buffer[1024];
+        if (uid >= 0
+            && getpwuid_r ((uid_t) uid, &entry, buffer, sizeof buffer, &found)
+                   == 0
+            && found)
+            snprintf (item->actor, sizeof item->actor, "%s", found->pw_name);
+        else if (uid >= 0)
+            snprintf (item->actor, sizeof item->actor, "uid %ld", uid);
+        else
+            snprintf (item->actor, sizeof item->actor, "local");
+        item->role = "admin";
+        item->authenticated = true;
+        return true;
+    }
+    if (self->authenticated) {
+        const char *user = frame ? zframe_meta (frame, "User-Id") : NULL;
+        const pole_key_t *key = pole_config_key_find (self->config, user);
+        item->authenticated = true;
+        if (!key) {
+            snprintf (item->actor, sizeof item->actor, "key %s",
+                      user ? user : "(none)");
+            return false;
+        }
+        snprintf (item->actor, sizeof item->actor, "%s", key->name);
+        item->role = key->role;
+        if (key->holder)
+            snprintf (item->holder, sizeof item->holder, "%s", key->holder);
+        return true;
+    }
+    if (item->req && item->req->actor) {
+        snprintf (item->actor, sizeof item->actor, "%s", item->req->actor);
+        item->role = pole_config_role (self->config, item->req->actor);
+    }
+    return true;
+}
+
+//  Reads and commands by role (docs/ADMIN.md). Events are judged by the
+//  authorisation table in s_decide_and_write. Returns NULL if allowed,
+//  else what the sender may not do, in words.
+static const char *
+s_command_forbidden (const s_item_t *item)
+{
+    if (!item->authenticated)
+        return NULL;
+    const pole_request_t *req = item->req;
+    int bit = pole_role_from_name (item->role);
+    unsigned staff = POLE_ROLE_CRES | POLE_ROLE_REGION | POLE_ROLE_ADMIN;
+    switch (req->command) {
+    case POLE_CMD_AGENDA:
+        return (bit & staff) ? NULL
+                             : "read the agenda of every dossier (a holder "
+                               "reads its own obligations with show)";
+    case POLE_CMD_OUTBOX:
+        return (bit & staff) ? NULL : "read the notifications";
+    case POLE_CMD_RETRY:
+        return (bit & (POLE_ROLE_CRES | POLE_ROLE_ADMIN))
+                   ? NULL
+                   : "queue notifications again";
+    case POLE_CMD_CLOCK:
+        return streq (req->target, POLE_CLOCK_GET) || bit == POLE_ROLE_ADMIN
+                   ? NULL
+                   : "move the clock";
+    case POLE_CMD_STATUS:
+        return (bit & staff) ? NULL : "read the daemon's status";
+    case POLE_CMD_VERIFY:
+        return (bit & (POLE_ROLE_REGION | POLE_ROLE_ADMIN))
+                   ? NULL
+                   : "verify the event log";
+    case POLE_CMD_BACKUP:
+        return bit == POLE_ROLE_ADMIN ? NULL : "back the database up";
+    default:
+        return NULL;
+    }
 }
 
 //  Take a request message apart: routing id, delimiter, body; decode the
@@ -540,6 +829,27 @@ s_decode_item (pole_server_t *self, zmsg_t *msg)
     else if (self->verbose)
         zsys_info ("server: %s %s", pole_command_name (item->req->command),
                    item->req->request_id);
+    if (!item->req)
+        return item;
+    if (!s_identify (self, item, zmsg_first (item->body))) {
+        item->reply = s_forbidden (item->req, item->actor, "none",
+                                   "act: the key is not (or no longer) in "
+                                   "the keys list");
+        return item;
+    }
+    //  What the history records is who the server established, never the
+    //  actor the request claims
+    if (item->authenticated && item->req->actor) {
+        char *actor = strdup (item->actor);
+        if (actor) {
+            free (item->req->actor);
+            item->req->actor = actor;
+        }
+    }
+    const char *forbidden = s_command_forbidden (item);
+    if (forbidden)
+        item->reply = s_forbidden (item->req, item->actor, item->role,
+                                   forbidden);
     return item;
 }
 
@@ -668,6 +978,7 @@ s_on_router (zloop_t *loop, zsock_t *router, void *arg)
 {
     (void) loop;
     pole_server_t *self = (pole_server_t *) arg;
+    self->source = router == self->local ? S_SOURCE_LOCAL : S_SOURCE_MAIN;
     int batch_max = pole_config_batch_max (self->config);
     zlist_t *requests = zlist_new ();
     while ((int) zlist_size (requests) < batch_max
@@ -692,6 +1003,7 @@ s_on_router (zloop_t *loop, zsock_t *router, void *arg)
     }
     zlist_destroy (&replies);
     zlist_destroy (&requests);
+    self->source = S_SOURCE_MAIN;
     return 0;
 }
 
@@ -752,8 +1064,9 @@ s_fire_timers (pole_server_t *self)
                 bool record;
                 int64_t seq = 0;
                 int written = 0;
-                zmsg_t *reply = s_decide_and_write (self, &req, "calendar",
-                                                    &record, &seq, &written);
+                zmsg_t *reply
+                    = s_decide_and_write (self, &req, "calendar", false, NULL,
+                                          &record, &seq, &written);
                 ok = reply != NULL;
                 if (reply && !s_reply_is_ok (reply))
                     zsys_warning ("calendar: timer %" PRId64 " (%s) of "
@@ -836,13 +1149,217 @@ s_schedule (pole_server_t *self)
 //  A signal that lands between zloop's check of zsys_interrupted and its
 //  next poll would otherwise wait for the tickless timeout (up to an hour):
 //  this tick bounds the time from SIGTERM to a clean stop.
+static volatile sig_atomic_t s_reload_requested = 0;
+
+static void
+s_on_sighup (int signal_number)
+{
+    (void) signal_number;
+    s_reload_requested = 1;
+}
+
+static void s_reload (pole_server_t *self);
+static void s_notify_status (pole_server_t *self);
+
 static int
 s_on_tick (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
+    pole_server_t *self = (pole_server_t *) arg;
+    if (zsys_interrupted)
+        return -1;
+    if (s_reload_requested) {
+        s_reload_requested = 0;
+        s_reload (self);
+    }
+    if (zclock_mono () >= self->status_due_ms)
+        s_notify_status (self);
+    return 0;
+}
+
+//  systemd's watchdog, fed from the loop itself: a loop that hangs stops
+//  feeding it, and systemd restarts the daemon
+static int
+s_on_watchdog (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
     (void) arg;
-    return zsys_interrupted ? -1 : 0;
+    sd_notify (0, "WATCHDOG=1");
+    return 0;
+}
+
+//  The one-line summary systemctl status shows, every 10 seconds at most.
+//  Without NOTIFY_SOCKET sd_notify does nothing, so nothing is queried.
+static void
+s_notify_status (pole_server_t *self)
+{
+    self->status_due_ms = zclock_mono () + 10000;
+    if (!getenv ("NOTIFY_SOCKET"))
+        return;
+    sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (
+            db,
+            "SELECT (SELECT count (*) FROM dossiers),"
+            " (SELECT coalesce (max (seq), 0) FROM events),"
+            " (SELECT count (*) FROM outbox WHERE state = 'pending'),"
+            " (SELECT count (*) FROM outbox WHERE state = 'dead')",
+            -1, &stmt, NULL)
+            == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
+        sd_notifyf (0,
+                    "STATUS=%lld dossiers, %lld events, %lld notifications "
+                    "pending, %lld dead; %" PRIu64 " requests served",
+                    sqlite3_column_int64 (stmt, 0),
+                    sqlite3_column_int64 (stmt, 1),
+                    sqlite3_column_int64 (stmt, 2),
+                    sqlite3_column_int64 (stmt, 3), self->requests);
+    sqlite3_finalize (stmt);
+}
+
+//  True if every tcp:// endpoint of the comma-separated `endpoints` is on a
+//  loopback address: without authentication, nothing else may be bound
+static bool
+s_loopback_only (const char *endpoints, char *offender, size_t size)
+{
+    char *list = strdup (endpoints);
+    bool ok = true;
+    char *saved = NULL;
+    for (char *item = strtok_r (list, ",", &saved); item && ok;
+         item = strtok_r (NULL, ",", &saved)) {
+        if (strncmp (item, "tcp://", 6) != 0)
+            continue;
+        const char *host = item + 6;
+        ok = strncmp (host, "127.", 4) == 0
+             || strncmp (host, "localhost:", 10) == 0
+             || strncmp (host, "[::1]:", 6) == 0;
+        if (!ok)
+            snprintf (offender, size, "%s", item);
+    }
+    free (list);
+    return ok;
+}
+
+//  zauth, the ZAP handler of czmq, with the configured keys in a certstore
+//  held in memory (zauth owns it). Only keys listed are admitted to the
+//  CURVE handshake.
+static zactor_t *
+s_auth_new (pole_config_t *config, bool verbose)
+{
+    zcertstore_t *store = zcertstore_new (NULL);
+    static const byte no_secret[32] = {0};
+    for (size_t index = 0; index < pole_config_key_count (config); index++) {
+        byte public_key[32];
+        if (!zmq_z85_decode (public_key, pole_config_key (config, index)->key))
+            continue;   //  checked by the config; never here
+        zcert_t *cert = zcert_new_from (public_key, no_secret);
+        zcertstore_insert (store, &cert);
+    }
+    zactor_t *auth = zactor_new (zauth, store);
+    if (auth && verbose) {
+        zstr_sendx (auth, "VERBOSE", NULL);
+        zsock_wait (auth);
+    }
+    return auth;
+}
+
+//  Make a server socket CURVE-only: the server's key pair, and the ZAP
+//  domain that zauth serves. With ZAP enforced, a connection that arrives
+//  while zauth is being replaced (a reload) is refused rather than let in
+//  unauthenticated; the client's libzmq reconnects by itself.
+static void
+s_secure (zsock_t *socket, zcert_t *cert)
+{
+    zcert_apply (cert, socket);
+    zsock_set_curve_server (socket, 1);
+    zsock_set_zap_domain (socket, "pole");
+    zsock_set_zap_enforce_domain (socket, 1);
+}
+
+//  SIGHUP: read the configuration again. A file that does not load is
+//  refused, its reason logged, and the running configuration kept. A good
+//  one applies between two batches, so no request is dropped (they wait
+//  in the socket): programme parameters, territories, roles, keys and
+//  coordinators. Where the daemon listens and its database need a
+//  restart, and so does switching authentication on or off.
+static void
+s_reload (pole_server_t *self)
+{
+    const char *path = pole_config_path (self->config);
+    sd_notifyf (0, "RELOADING=1\nSTATUS=reloading %s\nMONOTONIC_USEC=%" PRIu64,
+                path, (uint64_t) zclock_usecs ());
+    zsys_info ("server: SIGHUP: reading %s again", path);
+    char error[1024];
+    pole_config_t *fresh = pole_config_load (path, error, sizeof error);
+    const char *refusal = NULL;
+    if (!fresh)
+        refusal = error;
+    else if ((pole_config_curve_cert (fresh) != NULL) != self->authenticated)
+        refusal = "curve.cert was added or removed: switching "
+                  "authentication on or off needs a restart";
+    else if (pole_store_begin (self->store)
+             || pole_store_set_territories (self->store,
+                                            pole_config_params (fresh))
+             || pole_store_commit (self->store)) {
+        pole_store_rollback (self->store);
+        pole_store_set_territories (self->store,
+                                    pole_config_params (self->config));
+        refusal = "the territories could not be loaded into the store";
+    }
+    if (refusal) {
+        zsys_error ("server: reload refused, the running configuration is "
+                    "kept: %s",
+                    refusal);
+        pole_config_destroy (&fresh);
+        sd_notifyf (0, "READY=1\nSTATUS=reload refused: %.200s", refusal);
+        self->status_due_ms = zclock_mono () + 60000;
+        return;
+    }
+    //  What only a restart changes: say so, and keep running as bound
+    if (strcmp (pole_config_endpoint (fresh), pole_config_endpoint (self->config)))
+        zsys_warning ("server: reload: daemon.endpoint changed; it takes "
+                      "effect at the next restart");
+    if (strcmp (pole_config_local_endpoint (fresh),
+                pole_config_local_endpoint (self->config)))
+        zsys_warning ("server: reload: daemon.local_endpoint changed; it "
+                      "takes effect at the next restart");
+    if (strcmp (pole_config_database (fresh), pole_config_database (self->config)))
+        zsys_warning ("server: reload: daemon.database changed; it takes "
+                      "effect at the next restart");
+    if (pole_config_calendar (fresh)->simulated
+        != pole_config_calendar (self->config)->simulated)
+        zsys_warning ("server: reload: calendar.clock changed; it takes "
+                      "effect at the next restart");
+    //  The live stream stays where it is bound (poled -p included)
+    pole_config_set_pub_endpoint (
+        fresh, pole_config_notify (self->config)->pub_endpoint);
+    //  The delivery worker reads the coordinators: it stops (finishing the
+    //  row in hand) before the configuration it borrows goes, and a new one
+    //  starts on the new coordinators
+    pole_outbox_destroy (&self->outbox);
+    if (self->authenticated) {
+        zactor_destroy (&self->auth);
+        self->auth = s_auth_new (fresh, self->verbose);
+    }
+    pole_config_t *old = self->owned_config;
+    self->config = fresh;
+    self->owned_config = fresh;
+    pole_config_destroy (&old);
+    self->outbox = pole_outbox_new (self->config, pole_store_path (self->store));
+    if (!self->outbox)
+        zsys_error ("server: reload: the notification worker did not start; "
+                    "notifications wait in the outbox until the next reload "
+                    "or restart");
+    pole_outbox_kick (self->outbox);
+    zsys_info ("server: reload done: %zu territories, %zu coordinators, "
+               "%zu keys",
+               pole_config_params (fresh)->territory_count,
+               pole_config_notify (fresh)->coordinator_count,
+               pole_config_key_count (fresh));
+    sd_notify (0, "READY=1");
+    s_notify_status (self);
 }
 
 pole_server_t *
@@ -873,17 +1390,68 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
     //  they are dropped (logged) and the client times out and retries
     zsock_set_rcvhwm (self->router, 1000);
     zsock_set_sndhwm (self->router, 100);
+    self->started_ms = zclock_mono ();
+    zcert_t *cert = pole_config_curve_cert (config);
+    self->authenticated = cert != NULL;
+    if (self->authenticated) {
+        self->auth = s_auth_new (config, verbose);
+        if (!self->auth) {
+            zsys_error ("server: cannot start the ZAP handler (zauth)");
+            pole_server_destroy (&self);
+            return NULL;
+        }
+        s_secure (self->router, cert);
+        zsys_info ("server: CURVE authentication on %s for %zu keys",
+                   endpoints, pole_config_key_count (config));
+    }
+    else {
+        char offender[256] = "";
+        if (!s_loopback_only (endpoints, offender, sizeof offender)) {
+            zsys_error ("server: authentication is off (no curve.cert), so "
+                        "poled binds only loopback and ipc:// endpoints, not "
+                        "%s: anyone who can reach it could act as anyone "
+                        "(docs/ADMIN.md, Keys)",
+                        offender);
+            pole_server_destroy (&self);
+            return NULL;
+        }
+        zsys_warning ("server: authentication is off (no curve.cert): the "
+                      "actor each request states is trusted");
+    }
     if (zsock_attach (self->router, endpoints, true)) {
         zsys_error ("server: cannot bind %s: %s", endpoints,
                     zmq_strerror (zmq_errno ()));
         pole_server_destroy (&self);
         return NULL;
     }
+    const char *local = pole_config_local_endpoint (config);
+    if (local && *local) {
+        //  The administrators' door: same options, no CURVE; the socket
+        //  file's permissions (the service's group) are the protection
+        self->local = zsock_new (ZMQ_ROUTER);
+        zsock_set_router_mandatory (self->local, 1);
+        zsock_set_linger (self->local, 1000);
+        zsock_set_sndtimeo (self->local, 0);
+        zsock_set_maxmsgsize (self->local,
+                              pole_config_max_message_size (config));
+        zsock_set_rcvhwm (self->local, 1000);
+        zsock_set_sndhwm (self->local, 100);
+        if (zsock_attach (self->local, local, true)) {
+            zsys_error ("server: cannot bind the local endpoint %s: %s",
+                        local, zmq_strerror (zmq_errno ()));
+            pole_server_destroy (&self);
+            return NULL;
+        }
+    }
     const char *pub = pole_config_notify (config)->pub_endpoint;
     if (pub && *pub) {
         self->publisher = zsock_new (ZMQ_PUB);
         zsock_set_sndhwm (self->publisher, 1000);
         zsock_set_linger (self->publisher, 0);
+        //  The stream carries the dossiers' events: with authentication
+        //  on, subscribers need a listed key too
+        if (self->authenticated)
+            s_secure (self->publisher, cert);
         if (zsock_attach (self->publisher, pub, true)) {
             zsys_error ("server: cannot bind the live stream on %s: %s", pub,
                         zmq_strerror (zmq_errno ()));
@@ -893,6 +1461,8 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
     }
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->router, s_on_router, self);
+    if (self->local)
+        zloop_reader (self->loop, self->local, s_on_router, self);
     zloop_timer (self->loop, 250, 0, s_on_tick, self);
     return self;
 }
@@ -906,7 +1476,11 @@ pole_server_destroy (pole_server_t **self_p)
         return;
     zloop_destroy (&self->loop);
     zsock_destroy (&self->router);
+    zsock_destroy (&self->local);
     zsock_destroy (&self->publisher);
+    pole_outbox_destroy (&self->outbox);
+    zactor_destroy (&self->auth);
+    pole_config_destroy (&self->owned_config);
     free (self);
     *self_p = NULL;
 }
@@ -917,9 +1491,25 @@ pole_server_run (pole_server_t *self)
     //  What fell due while the daemon was down fires now, once, late
     s_fire_timers (self);
     s_schedule (self);
+    //  SIGHUP asks for a reload; the tick carries it out between batches
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_sighup;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGHUP, &action, NULL);
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+        size_t every = (size_t) (watchdog_usec / 2000);
+        zloop_timer (self->loop, every ? every : 1, 0, s_on_watchdog, self);
+    }
+    //  The database is open, checked and migrated, the sockets are bound:
+    //  systemd may start what depends on poled
+    sd_notifyf (0, "READY=1\nMAINPID=%lu", (unsigned long) getpid ());
+    s_notify_status (self);
     //  zloop_start returns when a signal set zsys_interrupted; handlers
     //  run to completion, so the batch in hand is committed first
     zloop_start (self->loop);
+    sd_notify (0, "STOPPING=1\nSTATUS=stopping");
     zsys_info ("server: stopping after %" PRIu64 " requests in %" PRIu64
                " batches",
                self->requests, self->batches);
@@ -929,5 +1519,6 @@ pole_server_run (pole_server_t *self)
 void
 pole_server_set_outbox (pole_server_t *self, pole_outbox_t *outbox)
 {
+    pole_outbox_destroy (&self->outbox);
     self->outbox = outbox;
 }

@@ -31,7 +31,9 @@ pole_server_t *pole_server_new (pole_config_t *config, pole_store_t *store,
 void pole_server_destroy (pole_server_t **self_p);
 
 /*  The delivery worker to kick after each commit that wrote notifications
-    (borrowed; NULL, the default, kicks nobody).                           */
+    (NULL, the default, kicks nobody). The server takes it: it destroys it,
+    and replaces it on a reload (SIGHUP), since the worker reads the
+    coordinators of the configuration.                                     */
 typedef struct _pole_outbox_t pole_outbox_t;
 void pole_server_set_outbox (pole_server_t *self, pole_outbox_t *outbox);
 

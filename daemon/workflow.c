@@ -677,6 +677,82 @@ s_md_choices (FILE *file, const char *choices)
     fputc ('`', file);
 }
 
+//  --------------------------------------------------------------------------
+//  Who may send what (DOMAIN.md, Roles). One row per event, as data, so
+//  that docs/WORKFLOW.md prints it and the server only looks it up. The
+//  reading of the sheet: the holder carries its project (opens it, asks,
+//  delivers, reports, records co-funding, may withdraw); the CRES supports
+//  and coordinates (legitimacy, the core group's validation, and it may
+//  act for a holder it accompanies); the Région decides the money and the
+//  end of a dossier (grants, declines, yearly renewal, close, reopen) and
+//  may record the stakeholders' verdict; the administrator may do all.
+
+#define H POLE_ROLE_HOLDER
+#define C POLE_ROLE_CRES
+#define R POLE_ROLE_REGION
+#define A POLE_ROLE_ADMIN
+#define K POLE_ROLE_CALENDAR
+static const unsigned s_event_roles [POLE_E_COUNT] = {
+    [POLE_E_OPEN]               = H | C | R | A,
+    [POLE_E_LEGITIMATE_HOLDER]  = C | A,
+    [POLE_E_REQUEST_STUDY]      = H | C | A,
+    [POLE_E_GRANT_STUDY]        = R | A,
+    [POLE_E_DECLINE_STUDY]      = R | A,
+    [POLE_E_DELIVER_STUDY]      = H | C | A,
+    [POLE_E_VALIDATE]           = C | R | A,
+    [POLE_E_REJECT]             = C | R | A,
+    [POLE_E_CREATE_POLE]        = H | C | A,
+    [POLE_E_REQUEST_POSTS]      = H | C | A,
+    [POLE_E_GRANT_POSTS]        = R | A,
+    [POLE_E_DECLINE_POSTS]      = R | A,
+    [POLE_E_FILE_ANNUAL_REPORT] = H | C | A,
+    [POLE_E_START_NEXT_YEAR]    = R | A | K,
+    [POLE_E_ADD_COFUNDING]      = H | C | R | A,
+    [POLE_E_NOTE]               = H | C | R | A,
+    [POLE_E_WITHDRAW]           = H | R | A,
+    [POLE_E_CLOSE]              = R | A,
+    [POLE_E_REOPEN]             = R | A,
+    [POLE_E_REMINDER]           = K,
+    [POLE_E_OVERDUE]            = K
+};
+#undef H
+#undef C
+#undef R
+#undef A
+#undef K
+
+static const char *s_role_names [] = {
+    "holder", "cres", "region", "admin", "calendar"
+};
+#define S_ROLE_COUNT (sizeof s_role_names / sizeof s_role_names [0])
+
+const char *
+pole_role_name (int role)
+{
+    for (size_t index = 0; index < S_ROLE_COUNT; index++)
+        if (role == (1 << index))
+            return s_role_names [index];
+    return NULL;
+}
+
+int
+pole_role_from_name (const char *name)
+{
+    if (name)
+        for (size_t index = 0; index < S_ROLE_COUNT; index++)
+            if (strcmp (name, s_role_names [index]) == 0)
+                return 1 << index;
+    return -1;
+}
+
+unsigned
+pole_workflow_event_roles (pole_event_t event)
+{
+    if ((int) event < 0 || event >= POLE_E_COUNT)
+        return 0;
+    return s_event_roles [event];
+}
+
 void
 pole_workflow_print_markdown (void *out)
 {
@@ -749,6 +825,26 @@ pole_workflow_print_markdown (void *out)
             }
         }
         fprintf (file, " | %s |\n", spec->summary);
+    }
+
+    fprintf (file, "\n## Who may send each event\n\n");
+    fprintf (file, "With authentication on (docs/ADMIN.md), an event is "
+                   "allowed or refused by the role of the authenticated "
+                   "sender (error `FORBIDDEN`). A holder acts on its own "
+                   "dossiers only. The calendar is the daemon itself.\n\n");
+    fprintf (file, "| event |");
+    for (size_t role = 0; role < S_ROLE_COUNT; role++)
+        fprintf (file, " %s |", s_role_names [role]);
+    fprintf (file, "\n|---|");
+    for (size_t role = 0; role < S_ROLE_COUNT; role++)
+        fprintf (file, ":-:|");
+    fprintf (file, "\n");
+    for (int event = 0; event < POLE_E_COUNT; event++) {
+        fprintf (file, "| `%s` |", pole_event_name (event));
+        for (size_t role = 0; role < S_ROLE_COUNT; role++)
+            fprintf (file, " %s |",
+                     s_event_roles [event] & (1u << role)? "yes": "");
+        fprintf (file, "\n");
     }
 
     fprintf (file, "\n## Terminal states\n\n");

@@ -36,7 +36,7 @@
 //  uses %s"..." (case-sensitive strings).
 static const char *s_command_names [POLE_CMD_COUNT] = {
     "PING", "OPEN", "EVENT", "SHOW", "LIST", "HISTORY", "REPORT", "OUTBOX",
-    "RETRY", "CLOCK", "AGENDA"
+    "RETRY", "CLOCK", "AGENDA", "STATUS", "VERIFY", "BACKUP"
 };
 
 //  Frames of the body that come before the fields, per command. A command
@@ -55,7 +55,10 @@ static const struct {
     [POLE_CMD_OUTBOX]  = { 3, true  },
     [POLE_CMD_RETRY]   = { 5, false },
     [POLE_CMD_CLOCK]   = { 6, false },
-    [POLE_CMD_AGENDA]  = { 4, false }
+    [POLE_CMD_AGENDA]  = { 4, false },
+    [POLE_CMD_STATUS]  = { 3, false },
+    [POLE_CMD_VERIFY]  = { 3, false },
+    [POLE_CMD_BACKUP]  = { 4, false }
 };
 
 //  Longest key (grammar: %x61-7A *31(...)), event name and error code
@@ -153,10 +156,8 @@ s_request_id_valid (s_view_t view, size_t min)
 //  could forge lines or drive a terminal.
 
 static bool
-s_actor_valid (s_view_t view)
+s_actor_valid_text (s_view_t view)
 {
-    if (view.size < 1 || view.size > POLE_PROTO_MAX_TOKEN)
-        return false;
     if (!pole_utf8_valid ((const char *) view.data, view.size))
         return false;
     for (size_t index = 0; index < view.size; index++) {
@@ -170,6 +171,15 @@ s_actor_valid (s_view_t view)
             return false;
     }
     return true;
+}
+
+//  actor = 1*64(utf8-char): text as above, 1 to 64 bytes
+
+static bool
+s_actor_valid (s_view_t view)
+{
+    return view.size >= 1 && view.size <= POLE_PROTO_MAX_TOKEN
+        && s_actor_valid_text (view);
 }
 
 //  positive = %x31-39 *18DIGIT, at most 2^63-1. Digits are accumulated
@@ -375,7 +385,8 @@ s_frame_name (pole_command_t command, size_t index)
         case 2:  return "command";
         case 3:  return "request id";
         case 4:  return s_has_actor (command)? "actor":
-                        command == POLE_CMD_AGENDA? "days": "dossier id";
+                        command == POLE_CMD_AGENDA? "days":
+                        command == POLE_CMD_BACKUP? "path": "dossier id";
         case 5:  return command == POLE_CMD_RETRY? "target":
                         command == POLE_CMD_CLOCK? "clock op": "dossier id";
         case 6:  return command == POLE_CMD_CLOCK? "clock value":
@@ -794,6 +805,22 @@ s_decode_command (pole_request_t *self, const s_view_t *views, size_t count,
             return POLE_ERR_BAD_REQUEST;
         }
     }
+    else
+    if (self->command == POLE_CMD_BACKUP) {
+        //  An absolute path on the server: no relative path, whose meaning
+        //  would depend on the daemon's working directory
+        if (views [3].size < 2 || views [3].size > POLE_PROTO_MAX_PATH
+        ||  views [3].data [0] != '/' || !s_actor_valid_text (views [3])) {
+            s_reason (reason, reason_size,
+                      "frame 4 (path) is not an absolute path of 2 to %d "
+                      "bytes of UTF-8 text without control characters",
+                      POLE_PROTO_MAX_PATH);
+            return POLE_ERR_BAD_REQUEST;
+        }
+        self->target = s_strndup (views [3].data, views [3].size);
+        if (!self->target)
+            goto out_of_memory;
+    }
     if (self->command == POLE_CMD_EVENT) {
         if (!s_parse_positive (views [4], &self->dossier)) {
             s_reason (reason, reason_size,
@@ -1028,6 +1055,9 @@ pole_request_encode (const pole_request_t *req)
         case POLE_CMD_AGENDA:
             snprintf (number, sizeof (number), "%" PRId64, req->days);
             s_add_text (msg, number);
+            break;
+        case POLE_CMD_BACKUP:
+            s_add_text (msg, req->target);
             break;
         case POLE_CMD_SHOW:
         case POLE_CMD_HISTORY:

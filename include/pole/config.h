@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <czmq.h>
+
 #include "pole/engine.h"
 
 #ifdef __cplusplus
@@ -77,6 +79,16 @@ typedef struct {
     size_t coordinator_count;
 } pole_notify_config_t;
 
+/*  A key that may connect over CURVE (the keys list). Strings belong to the
+    config; `role` is static: holder, cres, region or admin.               */
+typedef struct {
+    char *name;                 /* recorded as the actor of its requests  */
+    const char *role;
+    char *holder;               /* role holder: the holder name of the
+                                   dossiers it may act on; else NULL       */
+    char *key;                  /* public key, 40 Z85 characters           */
+} pole_key_t;
+
 /*  Load and validate `path`. Returns the configuration, or NULL with a
     message "FILE:LINE: reason" (or "FILE: reason" where no line applies)
     written into `error`.                                                  */
@@ -114,6 +126,22 @@ const pole_calendar_config_t *pole_config_calendar (pole_config_t *self);
 
 /*  Override notify.pub_endpoint (poled -p).                              */
 void pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint);
+
+/*  daemon.local_endpoint: an ipc:// endpoint for the administrators on
+    the server, or "" (the default) for none.                              */
+const char *pole_config_local_endpoint (pole_config_t *self);
+
+/*  curve.cert: the path of the server's key pair, or NULL when
+    authentication is off; and the key pair, loaded and checked.          */
+const char *pole_config_curve_cert_path (pole_config_t *self);
+zcert_t *pole_config_curve_cert (pole_config_t *self);
+
+/*  The keys list, and the key whose public key (Z85) is `public_key`, or
+    NULL.                                                                  */
+size_t pole_config_key_count (pole_config_t *self);
+const pole_key_t *pole_config_key (pole_config_t *self, size_t index);
+const pole_key_t *pole_config_key_find (pole_config_t *self,
+                                        const char *public_key);
 
 /*  The path the configuration was read from.                             */
 const char *pole_config_path (pole_config_t *self);

@@ -23,6 +23,7 @@ extern "C" {
 #define POLE_PROTO_MAX_FIELD   16384     /* bytes in one field value       */
 #define POLE_PROTO_MAX_TOKEN   64        /* request id, actor, key, ...    */
 #define POLE_PROTO_MAX_MESSAGE 65536     /* default ZMQ_MAXMSGSIZE (bytes) */
+#define POLE_PROTO_MAX_PATH    4096      /* BACKUP: bytes of the path      */
 
 typedef enum {
     POLE_CMD_PING = 0,
@@ -36,6 +37,9 @@ typedef enum {
     POLE_CMD_RETRY,
     POLE_CMD_CLOCK,
     POLE_CMD_AGENDA,
+    POLE_CMD_STATUS,
+    POLE_CMD_VERIFY,
+    POLE_CMD_BACKUP,
     POLE_CMD_COUNT
 } pole_command_t;
 
@@ -60,6 +64,7 @@ typedef enum {
 #define POLE_ERR_REFUSED             "REFUSED"
 #define POLE_ERR_CONFLICT            "CONFLICT"
 #define POLE_ERR_INTERNAL            "INTERNAL"
+#define POLE_ERR_FORBIDDEN           "FORBIDDEN"
 
 /*  A decoded request. Strings are owned by the request.                   */
 typedef struct {
@@ -70,6 +75,7 @@ typedef struct {
     int64_t expected_version;   /* EVENT: -1 when not given                */
     char *event;                /* EVENT                                   */
     char *target;               /* RETRY: a notification id or "--dead";
+                                   BACKUP: the absolute path to write;
                                    CLOCK: the op, POLE_CLOCK_GET, _SET or
                                    _ADVANCE                                */
     char *value;                /* CLOCK: "" for get; for set a date

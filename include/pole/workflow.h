@@ -110,6 +110,26 @@ typedef struct {
     pole_field_spec_t fields[POLE_MAX_EVENT_FIELDS];
 } pole_event_spec_t;
 
+/*  The roles of DOMAIN.md, as bits, for the authorisation table. The
+    calendar is an actor of its own: only it sends reminder and overdue.  */
+typedef enum {
+    POLE_ROLE_HOLDER   = 1,
+    POLE_ROLE_CRES     = 2,
+    POLE_ROLE_REGION   = 4,
+    POLE_ROLE_ADMIN    = 8,
+    POLE_ROLE_CALENDAR = 16
+} pole_role_t;
+
+/*  A role's name (holder, cres, region, admin, calendar) and back; NULL or
+    -1 when unknown.                                                       */
+const char *pole_role_name (int role);
+int pole_role_from_name (const char *name);
+
+/*  The authorisation table: the roles (bits) that may send `event`. A
+    holder may send them for its own dossiers only (the server checks
+    ownership). 0 for an unknown event.                                    */
+unsigned pole_workflow_event_roles (pole_event_t event);
+
 /*  Names, as on the wire and the command line. Unknown: NULL / -1.       */
 const char *pole_state_name (int state);
 int pole_state_from_name (const char *name);

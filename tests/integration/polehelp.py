@@ -294,6 +294,7 @@ class Poled:
                 programme=programme, territories=territories))
         self.proc = None
         self.starts = 0
+        self.env = None         # extra environment for poled (NOTIFY_SOCKET)
         _LIVE.add(self)
         if start:
             try:
@@ -316,8 +317,12 @@ class Poled:
         log.write(b"---- start %d ----\n" % self.starts)
         log.flush()
         self.starts += 1
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, env=env)
         log.close()
         try:
             self.wait_ready(deadline)

@@ -334,6 +334,26 @@ test_agenda_round_trip (void **state)
 }
 
 static void
+test_admin_round_trip (void **state)
+{
+    (void) state;
+    pole_request_t status = { .command = POLE_CMD_STATUS,
+                              .request_id = "s-1", .expected_version = -1 };
+    const char *status_wire [] = { "POLE/1", "STATUS", "s-1", NULL };
+    s_round_trip (&status, status_wire);
+    pole_request_t verify = { .command = POLE_CMD_VERIFY,
+                              .request_id = "v-1", .expected_version = -1 };
+    const char *verify_wire [] = { "POLE/1", "VERIFY", "v-1", NULL };
+    s_round_trip (&verify, verify_wire);
+    pole_request_t backup = { .command = POLE_CMD_BACKUP,
+                              .request_id = "b-1", .expected_version = -1,
+                              .target = "/var/backups/pole/été.db" };
+    const char *backup_wire [] = { "POLE/1", "BACKUP", "b-1",
+                                   "/var/backups/pole/été.db", NULL };
+    s_round_trip (&backup, backup_wire);
+}
+
+static void
 test_clock_value_valid (void **state)
 {
     (void) state;
@@ -969,6 +989,24 @@ static bad_case_t s_bad [] = {
       POLE_ERR_BAD_REQUEST, "r1", "frame 4 (days)" },
     { "AGENDA 2^63 days", { "POLE/1", "AGENDA", "r1", "9223372036854775808",
       NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (days)" },
+
+    //  STATUS, VERIFY: nothing after the request id; BACKUP: a path
+    { "STATUS with an extra frame", { "POLE/1", "STATUS", "r1", "x", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 3" },
+    { "VERIFY with an extra frame", { "POLE/1", "VERIFY", "r1", "x", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 3" },
+    { "BACKUP without a path", { "POLE/1", "BACKUP", "r1", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "BACKUP request has no frame 4 (path)" },
+    { "BACKUP relative path", { "POLE/1", "BACKUP", "r1", "pole.db", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (path) is not an absolute" },
+    { "BACKUP empty path", { "POLE/1", "BACKUP", "r1", "", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (path)" },
+    { "BACKUP root only", { "POLE/1", "BACKUP", "r1", "/", NULL }, NULL,
+      POLE_ERR_BAD_REQUEST, "r1", "frame 4 (path)" },
+    { "BACKUP path with a newline", { "POLE/1", "BACKUP", "r1", "/tmp/a\nb",
+      NULL }, NULL, POLE_ERR_BAD_REQUEST, "r1", "frame 4 (path)" },
+    { "BACKUP with two paths", { "POLE/1", "BACKUP", "r1", "/a", "/b", NULL },
+      NULL, POLE_ERR_BAD_REQUEST, "r1", "takes exactly 4" },
 };
 
 #define BAD_COUNT (sizeof (s_bad) / sizeof (s_bad [0]))
@@ -1263,7 +1301,11 @@ test_commands (void **state)
     assert_int_equal (POLE_CMD_RETRY, 8);
     assert_int_equal (POLE_CMD_CLOCK, 9);
     assert_int_equal (POLE_CMD_AGENDA, 10);
-    assert_int_equal (POLE_CMD_COUNT, 11);
+    assert_int_equal (POLE_CMD_STATUS, 11);
+    assert_int_equal (POLE_CMD_VERIFY, 12);
+    assert_int_equal (POLE_CMD_BACKUP, 13);
+    assert_int_equal (POLE_CMD_COUNT, 14);
+    assert_false (pole_command_is_mutating (POLE_CMD_BACKUP));
 }
 
 static void
@@ -1383,6 +1425,7 @@ main (void)
         cmocka_unit_test (test_list_overdue_round_trip),
         cmocka_unit_test (test_clock_round_trip),
         cmocka_unit_test (test_agenda_round_trip),
+        cmocka_unit_test (test_admin_round_trip),
         cmocka_unit_test (test_clock_value_valid),
         cmocka_unit_test (test_time_parse_format),
         cmocka_unit_test (test_history_round_trip),
