@@ -377,9 +377,11 @@ s_monitor (zsock_t *socket)
         return NULL;
     zsock_t *monitor = NULL;
     if (zmq_socket_monitor (zsock_resolve (socket), endpoint,
+                            //  Not NO_DETAIL: a daemon killed during the
+                            //  handshake is a try without an answer, which
+                            //  the next try may get
                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
         monitor = zsock_new (ZMQ_PAIR);
         if (monitor && zsock_connect (monitor, "%s", endpoint)) {
             zsock_destroy (&monitor);
@@ -408,15 +410,18 @@ s_handshake_failed (const s_options_t *opts, zsock_t *monitor,
         fprintf (stderr, "polectl: %s refused our key (ZAP status %u): the "
                  "public key of %s is not in the daemon's keys list\n",
                  endpoint, value, "--cert");
-    else if (opts->cert)
-        fprintf (stderr, "polectl: the CURVE handshake with %s failed: does "
-                 "the daemon require CURVE, and is --server-key its public "
-                 "key?\n", endpoint);
-    else
+    else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && opts->cert)
+        fprintf (stderr, "polectl: the handshake with %s failed: the daemon "
+                 "does not speak CURVE there; leave --cert and "
+                 "--server-key out\n", endpoint);
+    else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
         fprintf (stderr, "polectl: the handshake with %s failed: the daemon "
                  "requires CURVE; give your key pair with --cert (or "
                  "POLE_CERT) and its public key with --server-key (or "
                  "POLE_SERVER_KEY)\n", endpoint);
+    else
+        fprintf (stderr, "polectl: the handshake with %s failed (ZMTP error "
+                 "0x%x)\n", endpoint, value);
     return POLECTL_EXIT_FORBIDDEN;
 }
 
