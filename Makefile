@@ -35,7 +35,8 @@ demo: build
 
 run: build
 	@mkdir -p $(BUILD)/run
-	$(BUILD)/poled -c config/poled.cfg -d $(BUILD)/run/pole.db
+	$(BUILD)/poled -c config/poled.cfg -d $(BUILD)/run/pole.db \
+	    -l ipc://$(abspath $(BUILD))/run/poled.sock
 
 # Benchmarks: figures printed, nothing asserted (tests/bench/).
 bench: build

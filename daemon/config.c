@@ -1433,3 +1433,13 @@ pole_config_key_find (pole_config_t *self, const char *public_key)
                 return &self->keys [index];
     return NULL;
 }
+
+void
+pole_config_set_local_endpoint (pole_config_t *self, const char *endpoint)
+{
+    char *copy = strdup (endpoint ? endpoint : "");
+    if (copy) {
+        free (self->local_endpoint);
+        self->local_endpoint = copy;
+    }
+}

@@ -15,13 +15,16 @@
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 
 static void
 s_usage (FILE *out)
 {
     fprintf (out,
-             "Usage: poled -c FILE [-e ENDPOINTS] [-d DATABASE] [-p ENDPOINT] [-v]\n"
+             "Usage: poled -c FILE [-e ENDPOINTS] [-l ENDPOINT] [-d DATABASE]\n"
+             "             [-p ENDPOINT] [-v]\n"
              "       poled -h | -V\n"
              "\n"
              "The pole workflow daemon: keeps one durable state machine per\n"
@@ -32,6 +35,9 @@ s_usage (FILE *out)
              "required\n"
              "  -e, --endpoint LIST     endpoints to bind, comma-separated\n"
              "                          (overrides daemon.endpoint)\n"
+             "  -l, --local-endpoint EP the administrators' ipc:// endpoint\n"
+             "                          (overrides daemon.local_endpoint; \"\" "
+             "for none)\n"
              "  -d, --database FILE     SQLite database (overrides "
              "daemon.database)\n"
              "  -p, --pub-endpoint EP   live stream of committed events\n"
@@ -42,7 +48,10 @@ s_usage (FILE *out)
              "  -V, --version           print the version\n"
              "\n"
              "SIGINT or SIGTERM: finish the batch in hand, close the database,\n"
-             "exit 0. Exit 1: configuration, database or endpoint error.\n"
+             "exit 0. SIGHUP: read the configuration file again (a bad one\n"
+             "is refused, logged, and the running one kept). Under systemd\n"
+             "(NOTIFY_SOCKET): READY, RELOADING, STOPPING, STATUS, WATCHDOG.\n"
+             "Exit 1: configuration, database or endpoint error.\n"
              "Exit 2: bad usage.\n");
 }
 
@@ -52,6 +61,7 @@ main (int argc, char *argv[])
     static const struct option options[]
         = {{"config", required_argument, NULL, 'c'},
            {"endpoint", required_argument, NULL, 'e'},
+           {"local-endpoint", required_argument, NULL, 'l'},
            {"database", required_argument, NULL, 'd'},
            {"pub-endpoint", required_argument, NULL, 'p'},
            {"verbose", no_argument, NULL, 'v'},
@@ -60,14 +70,16 @@ main (int argc, char *argv[])
            {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *endpoint = NULL, *database = NULL;
     const char *pub_endpoint = NULL;
+    const char *local_endpoint = NULL;
     bool verbose = false;
     int opt;
-    while ((opt = getopt_long (argc, argv, "c:e:d:p:vhV", options, NULL))
+    while ((opt = getopt_long (argc, argv, "c:e:l:d:p:vhV", options, NULL))
            != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'e': endpoint = optarg; break;
         case 'd': database = optarg; break;
+        case 'l': local_endpoint = optarg; break;
         case 'p': pub_endpoint = optarg; break;
         case 'v': verbose = true; break;
         case 'h': s_usage (stdout); return 0;
@@ -86,6 +98,14 @@ main (int argc, char *argv[])
         fprintf (stderr, "poled: -c FILE is required\nTry 'poled --help'.\n");
         return 2;
     }
+    //  SIGHUP (reload) is read by the server loop from a signalfd: it is
+    //  blocked here, before any thread starts, so that every thread
+    //  inherits the mask and none is interrupted by it (zloop stops on an
+    //  interrupted poll). Programs poled spawns get an empty mask back.
+    sigset_t hangup;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &hangup, NULL);
     zsys_init ();
     zsys_set_logident ("poled");
     zsys_set_logstream (stderr);
@@ -102,6 +122,14 @@ main (int argc, char *argv[])
         database = pole_config_database (config);
     if (pub_endpoint)
         pole_config_set_pub_endpoint (config, pub_endpoint);
+    if (local_endpoint) {
+        if (*local_endpoint && strncmp (local_endpoint, "ipc://", 6) != 0) {
+            fprintf (stderr, "poled: -l must be an ipc:// endpoint or \"\"\n");
+            pole_config_destroy (&config);
+            return 2;
+        }
+        pole_config_set_local_endpoint (config, local_endpoint);
+    }
     //  Both libraries want one initialisation, before any thread uses them
     if (curl_global_init (CURL_GLOBAL_DEFAULT) != 0 || sodium_init () < 0) {
         zsys_error ("cannot initialise libcurl or libsodium");

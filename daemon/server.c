@@ -15,6 +15,7 @@
 
 #include "server.h"
 
+#include "audit.h"
 #include "calendar.h"
 #include "clock.h"
 #include "outbox.h"
@@ -24,6 +25,7 @@
 #include <pwd.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -52,7 +54,101 @@ struct _pole_server_t {
     pole_config_t *owned_config;    //  loaded by a reload, else NULL
     int64_t started_ms;         //  monotonic, for the uptime
     int64_t status_due_ms;      //  next systemd STATUS= line
+    zactor_t *maint;            //  runs VERIFY and BACKUP off the loop
+    zhashx_t *waiting;          //  token -> s_waiter_t: their requesters
+    uint64_t next_token;
+    char chain_state[32];       //  last verification: "unverified", "ok",
+                                //  "running", or the problem found
 };
+
+//  A job of the maintenance worker: what to do, and its outcome. Sent
+//  through the actor's pipe as the bytes of the struct (one process).
+typedef struct {
+    pole_command_t command;     //  POLE_CMD_VERIFY or POLE_CMD_BACKUP
+    uint64_t token;             //  0: the verification at start
+    char database[4096];
+    char target[POLE_PROTO_MAX_PATH + 1];
+    int rc;
+    pole_audit_result_t verify;
+    pole_audit_backup_t backup;
+} s_job_t;
+
+//  Who waits for a job's answer
+typedef struct {
+    s_source_t source;
+    zframe_t *identity;
+    char *request_id;
+} s_waiter_t;
+
+static void
+s_waiter_destroy (void **item_p)
+{
+    s_waiter_t *waiter = (s_waiter_t *) *item_p;
+    if (waiter) {
+        zframe_destroy (&waiter->identity);
+        free (waiter->request_id);
+        free (waiter);
+        *item_p = NULL;
+    }
+}
+
+//  The maintenance worker: verifications and backups read the whole
+//  database, for seconds on a large one; they run here, on connections
+//  of their own (audit.c), while the loop keeps serving. One job at a
+//  time, in the order asked.
+static void
+s_maint_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    while (true) {
+        zmsg_t *msg = zmsg_recv (pipe);
+        if (!msg)
+            break;
+        char *command = zmsg_popstr (msg);
+        zframe_t *frame = zmsg_pop (msg);
+        if (command && streq (command, "$TERM")) {
+            zstr_free (&command);
+            zframe_destroy (&frame);
+            zmsg_destroy (&msg);
+            break;
+        }
+        if (frame && zframe_size (frame) == sizeof (s_job_t)) {
+            s_job_t *job = (s_job_t *) zframe_data (frame);
+            if (job->command == POLE_CMD_VERIFY)
+                job->rc = pole_audit_verify (job->database, &job->verify);
+            else
+                job->rc = pole_audit_backup (job->database, job->target,
+                                             &job->backup);
+            zsock_send (pipe, "f", frame);
+        }
+        zstr_free (&command);
+        zframe_destroy (&frame);
+        zmsg_destroy (&msg);
+    }
+}
+
+static int s_on_maint (zloop_t *loop, zsock_t *pipe, void *arg);
+
+//  Hand a job to the worker
+static void
+s_maint_start (pole_server_t *self, pole_command_t command, uint64_t token,
+               const char *target)
+{
+    s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
+    job->command = command;
+    job->token = token;
+    snprintf (job->database, sizeof job->database, "%s",
+              pole_store_path (self->store));
+    if (target)
+        snprintf (job->target, sizeof job->target, "%s", target);
+    zframe_t *frame = zframe_new (job, sizeof *job);
+    zsock_send (self->maint, "sf", "JOB", frame);
+    zframe_destroy (&frame);
+    free (job);
+    if (command == POLE_CMD_VERIFY)
+        snprintf (self->chain_state, sizeof self->chain_state, "running");
+}
 
 //  One request of a batch while it is being handled.
 typedef struct {
@@ -69,6 +165,7 @@ typedef struct {
     const char *role;
     char holder[POLE_NAME_MAX];
     bool authenticated;         //  the authorisation table applies
+    bool deferred;              //  answered later (VERIFY, BACKUP)
 } s_item_t;
 
 static void
@@ -533,7 +630,9 @@ s_status_json (pole_server_t *self)
             " 'database', ?6,"
             " 'database_bytes', (SELECT page_count * page_size FROM"
             "   pragma_page_count (), pragma_page_size ()) + ?7,"
-            " 'requests', ?8, 'batches', ?9)",
+            " 'requests', ?8, 'batches', ?9,"
+            " 'chain_head', json_object ('seq', ?10, 'hash', ?11),"
+            " 'chain', ?12)",
             -1, &stmt, NULL)
         == SQLITE_OK) {
         sqlite3_bind_text (stmt, 1, "poled " POLE_VERSION, -1, SQLITE_STATIC);
@@ -549,6 +648,12 @@ s_status_json (pole_server_t *self)
         sqlite3_bind_int64 (stmt, 7, s_file_size (wal));
         sqlite3_bind_int64 (stmt, 8, (int64_t) self->requests);
         sqlite3_bind_int64 (stmt, 9, (int64_t) self->batches);
+        int64_t head_seq = 0;
+        char head_hash[65] = "";
+        pole_store_chain_head (self->store, &head_seq, head_hash);
+        sqlite3_bind_int64 (stmt, 10, head_seq);
+        sqlite3_bind_text (stmt, 11, head_hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, 12, self->chain_state, -1, SQLITE_STATIC);
         if (sqlite3_step (stmt) == SQLITE_ROW)
             result = strdup ((const char *) sqlite3_column_text (stmt, 0));
     }
@@ -593,6 +698,27 @@ s_answer_read (pole_server_t *self, s_item_t *item)
     case POLE_CMD_STATUS:
         json = s_status_json (self);
         break;
+    case POLE_CMD_VERIFY:
+    case POLE_CMD_BACKUP: {
+        //  Answered when the worker is done (s_on_maint); meanwhile the
+        //  loop serves everyone else
+        s_waiter_t *waiter = (s_waiter_t *) zmalloc (sizeof (s_waiter_t));
+        waiter->source = self->source;
+        waiter->identity = zframe_dup (item->identity);
+        waiter->request_id = strdup (req->request_id);
+        uint64_t token = ++self->next_token;
+        zhashx_insert (self->waiting, (void *) (uintptr_t) token, waiter);
+        zsys_info ("server: %s (%s) asked for %s%s%s",
+                   item->actor[0] ? item->actor : "a client",
+                   item->role,
+                   req->command == POLE_CMD_VERIFY ? "a verification of the "
+                                                     "event log"
+                                                   : "a backup to ",
+                   req->command == POLE_CMD_BACKUP ? req->target : "", "");
+        s_maint_start (self, req->command, token, req->target);
+        item->deferred = true;
+        return;
+    }
     case POLE_CMD_REPORT:
         json = pole_store_report_json (
             self->store,
@@ -961,6 +1087,10 @@ pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
     while ((item = (s_item_t *) zlist_pop (items))) {
         if (!item->reply)
             s_answer_read (self, item);
+        if (item->deferred) {
+            s_item_destroy (&item);
+            continue;
+        }
         zmsg_t *reply = item->reply;
         item->reply = NULL;
         zmsg_pushmem (reply, "", 0);
@@ -969,6 +1099,143 @@ pole_server_handle_batch (pole_server_t *self, zlist_t *requests,
         s_item_destroy (&item);
     }
     zlist_destroy (&items);
+}
+
+//  A JSON object of a finished job, made by SQLite
+static char *
+s_job_json (pole_server_t *self, const s_job_t *job)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
+    sqlite3_stmt *stmt = NULL;
+    char *result = NULL;
+    const char *sql
+        = job->command == POLE_CMD_VERIFY
+              ? "SELECT json_object ('ok', json (?1), 'events', ?2,"
+                " 'head_seq', ?3, 'head_hash', ?4, 'problem', ?5,"
+                " 'seq', ?6, 'message', ?7, 'ms', ?8)"
+              : "SELECT json_object ('path', ?1, 'bytes', ?2, 'pages', ?3,"
+                " 'events', ?4, 'head_seq', ?5, 'head_hash', ?6, 'ms', ?7,"
+                " 'restarts', ?8)";
+    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return NULL;
+    if (job->command == POLE_CMD_VERIFY) {
+        const pole_audit_result_t *r = &job->verify;
+        char message[1024];
+        if (r->ok)
+            snprintf (message, sizeof message,
+                      "the event log is intact: %" PRId64 " events, chain "
+                      "head at seq %" PRId64 " (%s)",
+                      r->events, r->head_seq,
+                      r->head_hash[0] ? r->head_hash : "empty log");
+        else
+            snprintf (message, sizeof message, "%s", r->message);
+        sqlite3_bind_text (stmt, 1, r->ok ? "true" : "false", -1,
+                           SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 2, r->events);
+        sqlite3_bind_int64 (stmt, 3, r->head_seq);
+        sqlite3_bind_text (stmt, 4, r->head_hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text (stmt, 5, pole_audit_problem_name (r->problem), -1,
+                           SQLITE_STATIC);
+        if (r->bad_seq > 0)
+            sqlite3_bind_int64 (stmt, 6, r->bad_seq);
+        sqlite3_bind_text (stmt, 7, message, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (stmt, 8, r->ms);
+    }
+    else {
+        const pole_audit_backup_t *b = &job->backup;
+        sqlite3_bind_text (stmt, 1, job->target, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (stmt, 2, b->bytes);
+        sqlite3_bind_int64 (stmt, 3, b->pages);
+        sqlite3_bind_int64 (stmt, 4, b->events);
+        sqlite3_bind_int64 (stmt, 5, b->head_seq);
+        sqlite3_bind_text (stmt, 6, b->head_hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64 (stmt, 7, b->ms);
+        sqlite3_bind_int (stmt, 8, b->restarts);
+    }
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        result = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return result;
+}
+
+//  The worker finished a job: log it, and answer whoever asked
+static int
+s_on_maint (zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    (void) loop;
+    pole_server_t *self = (pole_server_t *) arg;
+    zframe_t *frame = NULL;
+    if (zsock_recv (pipe, "f", &frame) || !frame
+        || zframe_size (frame) != sizeof (s_job_t)) {
+        zframe_destroy (&frame);
+        return 0;
+    }
+    const s_job_t *job = (const s_job_t *) zframe_data (frame);
+    if (job->command == POLE_CMD_VERIFY) {
+        const pole_audit_result_t *r = &job->verify;
+        if (job->rc != 0)
+            zsys_error ("audit: the event log could not be verified: %s",
+                        r->message);
+        else if (r->ok)
+            zsys_info ("audit: the event log's hash chain verifies: %" PRId64
+                       " events, head seq %" PRId64 " %s (%" PRId64 " ms)",
+                       r->events, r->head_seq, r->head_hash, r->ms);
+        else
+            zsys_error ("audit: THE EVENT LOG WAS CHANGED BEHIND THE "
+                        "DAEMON'S BACK (%s at seq %" PRId64 "): %s",
+                        pole_audit_problem_name (r->problem), r->bad_seq,
+                        r->message);
+        snprintf (self->chain_state, sizeof self->chain_state, "%s",
+                  job->rc ? "error"
+                          : r->ok ? "ok" : pole_audit_problem_name (r->problem));
+    }
+    else if (job->rc == 0)
+        zsys_info ("audit: backup written to %s: %" PRId64 " bytes, %" PRId64
+                   " events, %" PRId64 " ms",
+                   job->target, job->backup.bytes, job->backup.events,
+                   job->backup.ms);
+    else
+        zsys_error ("audit: backup to %s failed: %s", job->target,
+                    job->backup.error);
+
+    s_waiter_t *waiter = job->token ? (s_waiter_t *) zhashx_lookup (
+                             self->waiting, (void *) (uintptr_t) job->token)
+                                    : NULL;
+    if (waiter) {
+        zmsg_t *reply = NULL;
+        pole_request_t req = {.request_id = waiter->request_id};
+        if (job->command == POLE_CMD_VERIFY && job->rc)
+            reply = s_error (&req, POLE_ERR_INTERNAL, NULL,
+                             "the event log could not be verified: %s",
+                             job->verify.message);
+        else if (job->command == POLE_CMD_BACKUP && job->rc)
+            reply = s_error (&req, POLE_ERR_REFUSED, "backup",
+                             "no backup was made: %s", job->backup.error);
+        else {
+            char *json = s_job_json (self, job);
+            if (json) {
+                const char *frames[] = {json};
+                reply = pole_reply_ok (waiter->request_id, frames, 1);
+                zstr_free (&json);
+            }
+            else
+                reply = s_error (&req, POLE_ERR_INTERNAL, NULL,
+                                 "the answer could not be written");
+        }
+        zmsg_pushmem (reply, "", 0);
+        zmsg_prepend (reply, &waiter->identity);
+        zsock_t *socket
+            = waiter->source == S_SOURCE_LOCAL ? self->local : self->router;
+        if (zmsg_send (&reply, socket)) {
+            zsys_warning ("server: the answer to %s could not be delivered: "
+                          "the client has gone",
+                          waiter->request_id);
+            zmsg_destroy (&reply);
+        }
+        zhashx_delete (self->waiting, (void *) (uintptr_t) job->token);
+    }
+    zframe_destroy (&frame);
+    return 0;
 }
 
 //  The socket is readable: drain what is waiting, up to batch_max, without
@@ -1149,15 +1416,6 @@ s_schedule (pole_server_t *self)
 //  A signal that lands between zloop's check of zsys_interrupted and its
 //  next poll would otherwise wait for the tickless timeout (up to an hour):
 //  this tick bounds the time from SIGTERM to a clean stop.
-static volatile sig_atomic_t s_reload_requested = 0;
-
-static void
-s_on_sighup (int signal_number)
-{
-    (void) signal_number;
-    s_reload_requested = 1;
-}
-
 static void s_reload (pole_server_t *self);
 static void s_notify_status (pole_server_t *self);
 
@@ -1169,12 +1427,25 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
     pole_server_t *self = (pole_server_t *) arg;
     if (zsys_interrupted)
         return -1;
-    if (s_reload_requested) {
-        s_reload_requested = 0;
-        s_reload (self);
-    }
     if (zclock_mono () >= self->status_due_ms)
         s_notify_status (self);
+    return 0;
+}
+
+//  SIGHUP, read from a signalfd: zloop ends on any signal that interrupts
+//  its poll, so poled blocks SIGHUP in every thread (poled.c) and the loop
+//  reads it here, as one more event, between two batches
+static int
+s_on_sighup (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    pole_server_t *self = (pole_server_t *) arg;
+    struct signalfd_siginfo info;
+    bool reload = false;
+    while (read (item->fd, &info, sizeof info) == sizeof info)
+        reload = true;      //  several SIGHUPs before we look: one reload
+    if (reload)
+        s_reload (self);
     return 0;
 }
 
@@ -1317,14 +1588,16 @@ s_reload (pole_server_t *self)
         self->status_due_ms = zclock_mono () + 60000;
         return;
     }
+    //  poled -l overrides the file; a change needs a restart anyway
+    const char *running_local = pole_config_local_endpoint (self->config);
+    if (strcmp (pole_config_local_endpoint (fresh), running_local))
+        zsys_warning ("server: reload: daemon.local_endpoint changed; it "
+                      "takes effect at the next restart");
+    pole_config_set_local_endpoint (fresh, running_local);
     //  What only a restart changes: say so, and keep running as bound
     if (strcmp (pole_config_endpoint (fresh), pole_config_endpoint (self->config)))
         zsys_warning ("server: reload: daemon.endpoint changed; it takes "
                       "effect at the next restart");
-    if (strcmp (pole_config_local_endpoint (fresh),
-                pole_config_local_endpoint (self->config)))
-        zsys_warning ("server: reload: daemon.local_endpoint changed; it "
-                      "takes effect at the next restart");
     if (strcmp (pole_config_database (fresh), pole_config_database (self->config)))
         zsys_warning ("server: reload: daemon.database changed; it takes "
                       "effect at the next restart");
@@ -1360,6 +1633,19 @@ s_reload (pole_server_t *self)
                pole_config_key_count (fresh));
     sd_notify (0, "READY=1");
     s_notify_status (self);
+}
+
+static int
+s_token_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t
+s_token_hash (const void *key)
+{
+    return (size_t) (uintptr_t) key;
 }
 
 pole_server_t *
@@ -1459,8 +1745,18 @@ pole_server_new (pole_config_t *config, pole_store_t *store,
             return NULL;
         }
     }
+    self->maint = zactor_new (s_maint_actor, NULL);
+    self->waiting = zhashx_new ();
+    zhashx_set_destructor (self->waiting, s_waiter_destroy);
+    //  Keys are tokens (integers), not strings
+    zhashx_set_key_destructor (self->waiting, NULL);
+    zhashx_set_key_duplicator (self->waiting, NULL);
+    zhashx_set_key_comparator (self->waiting, s_token_compare);
+    zhashx_set_key_hasher (self->waiting, s_token_hash);
+    snprintf (self->chain_state, sizeof self->chain_state, "unverified");
     self->loop = zloop_new ();
     zloop_reader (self->loop, self->router, s_on_router, self);
+    zloop_reader (self->loop, zactor_sock (self->maint), s_on_maint, self);
     if (self->local)
         zloop_reader (self->loop, self->local, s_on_router, self);
     zloop_timer (self->loop, 250, 0, s_on_tick, self);
@@ -1475,6 +1771,10 @@ pole_server_destroy (pole_server_t **self_p)
     if (!self)
         return;
     zloop_destroy (&self->loop);
+    //  A job in hand is finished first (a backup is never left half-made:
+    //  its .tmp file is removed or renamed)
+    zactor_destroy (&self->maint);
+    zhashx_destroy (&self->waiting);
     zsock_destroy (&self->router);
     zsock_destroy (&self->local);
     zsock_destroy (&self->publisher);
@@ -1491,17 +1791,23 @@ pole_server_run (pole_server_t *self)
     //  What fell due while the daemon was down fires now, once, late
     s_fire_timers (self);
     s_schedule (self);
-    //  SIGHUP asks for a reload; the tick carries it out between batches
-    struct sigaction action;
-    memset (&action, 0, sizeof action);
-    action.sa_handler = s_on_sighup;
-    sigemptyset (&action.sa_mask);
-    sigaction (SIGHUP, &action, NULL);
+    //  SIGHUP asks for a reload, if the caller blocked it (poled does)
+    sigset_t hangup;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    int signal_fd = signalfd (-1, &hangup, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (signal_fd >= 0) {
+        zmq_pollitem_t item = {NULL, signal_fd, ZMQ_POLLIN, 0};
+        zloop_poller (self->loop, &item, s_on_sighup, self);
+    }
     uint64_t watchdog_usec = 0;
     if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0) {
         size_t every = (size_t) (watchdog_usec / 2000);
         zloop_timer (self->loop, every ? every : 1, 0, s_on_watchdog, self);
     }
+    //  The hash chain of the log is verified in the background at each
+    //  start: a change made while the daemon was down is logged loudly
+    s_maint_start (self, POLE_CMD_VERIFY, 0, NULL);
     //  The database is open, checked and migrated, the sockets are bound:
     //  systemd may start what depends on poled
     sd_notifyf (0, "READY=1\nMAINPID=%lu", (unsigned long) getpid ());
@@ -1510,6 +1816,8 @@ pole_server_run (pole_server_t *self)
     //  run to completion, so the batch in hand is committed first
     zloop_start (self->loop);
     sd_notify (0, "STOPPING=1\nSTATUS=stopping");
+    if (signal_fd >= 0)
+        close (signal_fd);
     zsys_info ("server: stopping after %" PRIu64 " requests in %" PRIu64
                " batches",
                self->requests, self->batches);

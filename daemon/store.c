@@ -13,6 +13,12 @@
     * `requests` keeps, per client-chosen request id, a digest of the
       request and the reply it got, so that a retry gets the first outcome
       byte for byte and is never applied twice.
+    * The log is tamper-evident: each row's `hash` chains it to the row
+      before (store.h, POLE_STORE_EVENT_CANONICAL), computed by the INSERT
+      itself from the table as the transaction sees it, so that a request
+      rolled back to its savepoint takes its link of the chain with it.
+      `chain` keeps the head (last seq and hash), written at commit, so
+      that rows cut from the end of the log are seen as well.
 
     Durability: WAL mode with synchronous=FULL, so that a commit has reached
     the disk (fsync of the WAL) before poled acknowledges anything; a power
@@ -27,8 +33,10 @@
 
 #include "pole/proto.h"
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*  Schema migrations, in order. Migration k takes user_version k-1 to k.
     Never edit a migration that has shipped: add the next one.            */
@@ -115,6 +123,18 @@ static const char *s_migrations[] = {
     "  WITHOUT ROWID;",
     /* 5: the report reads the log by event (grants, posts, co-funding)    */
     "CREATE INDEX events_event ON events (event, at);",
+    /* 6: the hash chain (store.h). The column cannot be NOT NULL (ALTER
+       TABLE adds it to rows that exist): the chain of those rows is
+       computed by s_chain_existing, which also recreates the trigger
+       dropped here, in this same transaction, so that the log is never
+       open to updates once the migration has committed.                   */
+    "DROP TRIGGER events_no_update;"
+    "ALTER TABLE events ADD COLUMN hash TEXT CHECK (hash IS NULL"
+    "  OR (length (hash) = 64 AND hash NOT GLOB '*[^0-9a-f]*'));"
+    "CREATE TABLE chain ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL);",
 };
 #define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -280,6 +300,15 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     "     ORDER BY year))),"                                                 \
     "   'total_eur', (SELECT grants + posts + cofunding FROM totals)))"
 
+/*  The next event's seq, and its values as the INSERT binds them.         */
+#define S_NEXT_SEQ                                                           \
+    "(SELECT max (ifnull ((SELECT max (seq) FROM events), 0), ifnull ("     \
+    " (SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)) + 1)"
+#define S_EVENT_VALUES                                                       \
+    "CAST (?1 AS INTEGER), CAST (?2 AS TEXT), CAST (?3 AS TEXT),"            \
+    " CAST (?4 AS TEXT), CAST (?5 AS TEXT), CAST (?6 AS TEXT),"              \
+    " CAST (?7 AS TEXT), CAST (?8 AS TEXT)"
+
 /*  The prepared statements, named after what they do.                     */
 typedef enum {
     ST_BEGIN,
@@ -322,6 +351,9 @@ typedef enum {
     ST_SETTING_GET,
     ST_SETTING_PUT,
     ST_LAST_EVENT_AT,
+    ST_CHAIN_UPDATE,
+    ST_CHAIN_HEAD,
+    ST_PAGE_BYTES,
     ST_MAX
 } stmt_id_t;
 
@@ -348,9 +380,21 @@ static const char *s_sql[ST_MAX] = {
         " funding_year = nullif (?13, 0), reports_filed = ?14, mode = ?15,"
         " pole_name = ?16, host = ?17, cofunding_eur = ?18, updated_at = ?19"
         " WHERE id = ?1",
+    //  The row and its link of the chain in one statement (INSERT ...
+    //  VALUES: an INSERT ... SELECT reading the table it writes would
+    //  first copy its row into a temporary table, twice the cost). seq is
+    //  chosen here, as AUTOINCREMENT would (never a number used before,
+    //  even if the last rows were cut behind poled's back: the gap then
+    //  shows), since it is part of what is hashed. The values are cast to
+    //  the columns' types, so that what is hashed is what is stored; the
+    //  json_array takes them in the order of POLE_STORE_EVENT_CANONICAL
+    //  (test_audit checks the hashes against that form).
     [ST_EVENT_APPEND] =
-        "INSERT INTO events (dossier, event, fields, actor, at, from_state,"
-        " to_state, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (seq, dossier, event, fields, actor, at,"
+        " from_state, to_state, request_id, hash) VALUES (" S_NEXT_SEQ ","
+        " " S_EVENT_VALUES ", pole_sha256 (ifnull ((SELECT hash FROM events"
+        " ORDER BY seq DESC LIMIT 1), '') || json_array (" S_NEXT_SEQ ","
+        " " S_EVENT_VALUES ")))",
     /* Fields are built into JSON by SQLite, one key at a time; keys are
        [a-z][a-z0-9_]* (the codec enforces it), so a path is safe.         */
     [ST_JSON_SET] = "SELECT json_set (?1, '$.' || ?2, ?3)",
@@ -471,12 +515,19 @@ static const char *s_sql[ST_MAX] = {
                          " * 1000 FROM events",
     [ST_SETTING_PUT] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = ?2",
+    [ST_CHAIN_UPDATE] = "INSERT OR REPLACE INTO chain (id, seq, hash)"
+                        " SELECT 1, seq, ifnull (hash, '') FROM events"
+                        " ORDER BY seq DESC LIMIT 1",
+    [ST_CHAIN_HEAD] = "SELECT seq, hash FROM chain WHERE id = 1",
+    [ST_PAGE_BYTES] = "SELECT page_count * page_size"
+                      " FROM pragma_page_count (), pragma_page_size ()",
 };
 
 struct _pole_store_t {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[ST_MAX];
+    bool appended;              //  events appended in this transaction
 };
 
 //  Run a prepared statement that returns no rows; reset it. 0 or -1.
@@ -510,6 +561,130 @@ s_copy_column (sqlite3_stmt *stmt, int column, char *dest, size_t size)
     snprintf (dest, size, "%s", text ? (const char *) text : "");
 }
 
+void
+pole_store_chain_hash (const char *previous, const void *canonical,
+                       size_t size, char hex[65])
+{
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state state;
+    crypto_hash_sha256_init (&state);
+    if (previous && *previous)
+        crypto_hash_sha256_update (&state, (const unsigned char *) previous,
+                                   strlen (previous));
+    crypto_hash_sha256_update (&state, (const unsigned char *) canonical,
+                               size);
+    crypto_hash_sha256_final (&state, digest);
+    sodium_bin2hex (hex, 65, digest, sizeof digest);
+}
+
+//  pole_sha256 (text): the hex SHA-256 of its argument, NULL for NULL. An
+//  application function, so that the INSERT hashes its own row: the
+//  previous hash is read from the table inside the transaction, never from
+//  a copy in memory that a rolled-back savepoint would leave stale.
+static void
+s_sql_sha256 (sqlite3_context *context, int argc, sqlite3_value **argv)
+{
+    (void) argc;
+    if (sqlite3_value_type (argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null (context);
+        return;
+    }
+    const unsigned char *text = sqlite3_value_text (argv[0]);
+    if (!text) {
+        sqlite3_result_error_nomem (context);
+        return;
+    }
+    char hex[65];
+    pole_store_chain_hash (NULL, text, (size_t) sqlite3_value_bytes (argv[0]),
+                           hex);
+    sqlite3_result_text (context, hex, 64, SQLITE_TRANSIENT);
+}
+
+//  Migration 6, after its SQL: the chain of the rows already in the log,
+//  in seq order, a thousand rows at a time (a large log is not loaded
+//  whole), then the head, then the update trigger back. Runs inside the
+//  migration's transaction.
+#define S_CHAIN_BATCH 1000
+
+static int
+s_chain_existing (sqlite3 *db)
+{
+    typedef struct {
+        int64_t seq;
+        char hash[65];
+    } link_t;
+    link_t *batch = (link_t *) zmalloc (S_CHAIN_BATCH * sizeof (link_t));
+    sqlite3_stmt *read = NULL, *write = NULL;
+    char previous[65] = "";
+    int64_t last = 0;
+    int rc = -1;
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT seq, " POLE_STORE_EVENT_CANONICAL
+                            " FROM events WHERE seq > ?1 ORDER BY seq"
+                            " LIMIT ?2",
+                            -1, &read, NULL)
+            != SQLITE_OK
+        || sqlite3_prepare_v2 (db, "UPDATE events SET hash = ?2 WHERE seq = ?1",
+                               -1, &write, NULL)
+               != SQLITE_OK)
+        goto done;
+    while (true) {
+        size_t count = 0;
+        sqlite3_bind_int64 (read, 1, last);
+        sqlite3_bind_int (read, 2, S_CHAIN_BATCH);
+        int step;
+        while ((step = sqlite3_step (read)) == SQLITE_ROW) {
+            link_t *link = &batch[count++];
+            link->seq = sqlite3_column_int64 (read, 0);
+            pole_store_chain_hash (previous, sqlite3_column_text (read, 1),
+                                   (size_t) sqlite3_column_bytes (read, 1),
+                                   link->hash);
+            memcpy (previous, link->hash, sizeof previous);
+        }
+        sqlite3_reset (read);
+        if (step != SQLITE_DONE)
+            goto done;
+        //  The reading statement is reset: the updates below do not run
+        //  under a cursor on the same table
+        for (size_t i = 0; i < count; i++) {
+            sqlite3_bind_int64 (write, 1, batch[i].seq);
+            sqlite3_bind_text (write, 2, batch[i].hash, 64, SQLITE_STATIC);
+            step = sqlite3_step (write);
+            sqlite3_reset (write);
+            if (step != SQLITE_DONE)
+                goto done;
+        }
+        if (count > 0)
+            last = batch[count - 1].seq;
+        if (count < S_CHAIN_BATCH)
+            break;
+    }
+    char sql[200];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO chain (id, seq, hash) VALUES (1, %" PRId64 ", '%s')",
+              last, previous);
+    if (sqlite3_exec (db, sql, NULL, NULL, NULL) == SQLITE_OK
+        && sqlite3_exec (db,
+                         "CREATE TRIGGER events_no_update BEFORE UPDATE ON"
+                         " events BEGIN SELECT RAISE (ABORT,"
+                         " 'the event log is append-only'); END;",
+                         NULL, NULL, NULL)
+               == SQLITE_OK)
+        rc = 0;
+done:
+    sqlite3_finalize (read);
+    sqlite3_finalize (write);
+    free (batch);
+    return rc;
+}
+
+//  What a migration does beyond its SQL, by the version it reaches (index
+//  k for migration k + 1); NULL for most.
+typedef int (s_migration_code_fn) (sqlite3 *db);
+static s_migration_code_fn *s_migration_code[MIGRATION_COUNT] = {
+    [5] = s_chain_existing,
+};
+
 //  Apply the migrations the file lacks, each in its own transaction so that
 //  a crash mid-upgrade leaves a database at a known version.
 static int
@@ -538,6 +713,7 @@ s_migrate (sqlite3 *db, char *error, size_t error_size)
         if (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK
             || sqlite3_exec (db, s_migrations[k], NULL, NULL, NULL)
                    != SQLITE_OK
+            || (s_migration_code[k] && s_migration_code[k](db))
             || sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK
             || sqlite3_exec (db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             snprintf (error, error_size, "migration to schema %d failed: %s",
@@ -640,6 +816,35 @@ s_create_temp_tables (pole_store_t *self)
     return rc;
 }
 
+//  At open, a glance at the end of the chain (two lookups, not the walk
+//  of pole_audit_verify): rows cut from or added to the end of the log
+//  while poled was stopped are worth a line in the log at once.
+static void
+s_chain_glance (pole_store_t *self)
+{
+    int64_t head_seq, last_seq = 0;
+    char head_hash[65], last_hash[65] = "";
+    sqlite3_stmt *stmt;
+    if (pole_store_chain_head (self, &head_seq, head_hash)
+        || sqlite3_prepare_v2 (self->db,
+                               "SELECT seq, ifnull (hash, '') FROM events"
+                               " ORDER BY seq DESC LIMIT 1",
+                               -1, &stmt, NULL)
+               != SQLITE_OK)
+        return;
+    if (sqlite3_step (stmt) == SQLITE_ROW) {
+        last_seq = sqlite3_column_int64 (stmt, 0);
+        s_copy_column (stmt, 1, last_hash, sizeof last_hash);
+    }
+    sqlite3_finalize (stmt);
+    if (head_seq != last_seq || strcmp (head_hash, last_hash))
+        zsys_warning ("store: the event log ends at event %" PRId64
+                      " but its chain head records event %" PRId64
+                      ": events were cut or added behind poled's back;"
+                      " run polectl verify",
+                      last_seq, head_seq);
+}
+
 pole_store_t *
 pole_store_new (const char *path, char *error, size_t error_size)
 {
@@ -695,6 +900,19 @@ pole_store_new (const char *path, char *error, size_t error_size)
         pole_store_destroy (&self);
         return NULL;
     }
+    //  The chain's hash function, before the migrations (6 uses it) and
+    //  the statements that call it are prepared
+    if (sodium_init () < 0
+        || sqlite3_create_function (self->db, "pole_sha256", 1,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC
+                                        | SQLITE_INNOCUOUS,
+                                    NULL, s_sql_sha256, NULL, NULL)
+               != SQLITE_OK) {
+        snprintf (error, error_size, "cannot set up the event log's hash: %s",
+                  sqlite3_errmsg (self->db));
+        pole_store_destroy (&self);
+        return NULL;
+    }
     if (s_migrate (self->db, error, error_size)) {
         pole_store_destroy (&self);
         return NULL;
@@ -715,6 +933,7 @@ pole_store_new (const char *path, char *error, size_t error_size)
             return NULL;
         }
     }
+    s_chain_glance (self);
     return self;
 }
 
@@ -770,13 +989,19 @@ pole_store_set_territories (pole_store_t *self, const pole_params_t *params)
 int
 pole_store_begin (pole_store_t *self)
 {
+    self->appended = false;
     return s_step_done (self, ST_BEGIN);
 }
 
 int
 pole_store_commit (pole_store_t *self)
 {
-    if (s_step_done (self, ST_COMMIT) == 0)
+    //  The chain head moves once per transaction, to the last row as the
+    //  transaction leaves the log (savepoints rolled back included)
+    bool appended = self->appended;
+    self->appended = false;
+    if ((!appended || s_step_done (self, ST_CHAIN_UPDATE) == 0)
+        && s_step_done (self, ST_COMMIT) == 0)
         return 0;
     //  A failed COMMIT may leave the transaction open: end it, so that
     //  nothing of the batch survives
@@ -788,6 +1013,7 @@ pole_store_commit (pole_store_t *self)
 void
 pole_store_rollback (pole_store_t *self)
 {
+    self->appended = false;
     if (!sqlite3_get_autocommit (self->db))
         s_step_done (self, ST_ROLLBACK);
 }
@@ -976,6 +1202,15 @@ pole_store_event_append (pole_store_t *self, int64_t dossier,
     char *json = s_fields_json (self, fields, field_count);
     if (!json)
         return -1;
+    //  Outside a transaction (tests, tools) the row and the chain head
+    //  still go together: a savepoint of our own is the transaction
+    bool own = sqlite3_get_autocommit (self->db);
+    if (own
+        && sqlite3_exec (self->db, "SAVEPOINT append", NULL, NULL, NULL)
+               != SQLITE_OK) {
+        free (json);
+        return -1;
+    }
     sqlite3_stmt *stmt = self->stmt[ST_EVENT_APPEND];
     sqlite3_bind_int64 (stmt, 1, dossier);
     sqlite3_bind_text (stmt, 2, event, -1, SQLITE_STATIC);
@@ -986,9 +1221,26 @@ pole_store_event_append (pole_store_t *self, int64_t dossier,
     sqlite3_bind_text (stmt, 7, to, -1, SQLITE_STATIC);
     s_bind_text (stmt, 8, request_id);
     free (json);
-    if (s_step_done (self, ST_EVENT_APPEND))
-        return -1;
-    return sqlite3_last_insert_rowid (self->db);
+    int rc = s_step_done (self, ST_EVENT_APPEND);
+    int64_t seq = rc == 0 ? sqlite3_last_insert_rowid (self->db) : -1;
+    if (!own) {
+        self->appended = self->appended || rc == 0;
+        return seq;
+    }
+    if (rc == 0)
+        rc = s_step_done (self, ST_CHAIN_UPDATE);
+    if (rc)
+        sqlite3_exec (self->db, "ROLLBACK TO append", NULL, NULL, NULL);
+    //  RELEASE of the outermost savepoint is the COMMIT: if it fails,
+    //  nothing of this append may stay pending
+    if (sqlite3_exec (self->db, "RELEASE append", NULL, NULL, NULL)
+        != SQLITE_OK) {
+        zsys_error ("store: append: %s", sqlite3_errmsg (self->db));
+        if (!sqlite3_get_autocommit (self->db))
+            s_step_done (self, ST_ROLLBACK);
+        rc = -1;
+    }
+    return rc == 0 ? seq : -1;
 }
 
 int
@@ -1334,6 +1586,41 @@ const char *
 pole_store_path (pole_store_t *self)
 {
     return self->path;
+}
+
+int
+pole_store_chain_head (pole_store_t *self, int64_t *seq, char hash[65])
+{
+    sqlite3_stmt *stmt = self->stmt[ST_CHAIN_HEAD];
+    int rc = sqlite3_step (stmt);
+    *seq = 0;
+    hash[0] = 0;
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64 (stmt, 0);
+        s_copy_column (stmt, 1, hash, 65);
+    }
+    else if (rc != SQLITE_DONE)
+        zsys_error ("store: chain head: %s", sqlite3_errmsg (self->db));
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t
+pole_store_size_bytes (pole_store_t *self)
+{
+    sqlite3_stmt *stmt = self->stmt[ST_PAGE_BYTES];
+    int64_t bytes = -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        bytes = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    //  The WAL may hold pages not yet checkpointed into the main file
+    char wal[PATH_MAX];
+    struct stat info;
+    if (bytes >= 0
+        && snprintf (wal, sizeof wal, "%s-wal", self->path) < (int) sizeof wal
+        && stat (wal, &info) == 0)
+        bytes += (int64_t) info.st_size;
+    return bytes;
 }
 
 

@@ -26,7 +26,7 @@ extern "C" {
 typedef struct _pole_store_t pole_store_t;
 
 /*  The schema version this build writes (PRAGMA user_version).           */
-#define POLE_STORE_SCHEMA_VERSION 5
+#define POLE_STORE_SCHEMA_VERSION 6
 
 /*  Open (creating if needed) the database at `path`: WAL mode,
     synchronous=FULL, foreign keys on, schema migrated to the current
@@ -192,6 +192,37 @@ int pole_store_setting_get (pole_store_t *self, const char *key,
                             int64_t *value);
 int pole_store_setting_put (pole_store_t *self, const char *key,
                             int64_t value);
+
+/*  The hash chain of the event log (pole_audit_verify checks it).
+    Each row of `events` carries `hash`, 64 lowercase hex digits:
+
+        hash = SHA-256 (previous row's hash, or "" for the first row
+                        || POLE_STORE_EVENT_CANONICAL of the row)
+
+    The canonical text is produced by SQLite itself (json_array over every
+    column but the hash, in this order), so that the INSERT, the migration
+    and the verifier on its own connection compute byte-identical text.
+    The table `chain` holds the chain head (last seq and its hash), written
+    in the same transaction as the events, so that rows deleted at the end
+    of the log are seen too.                                               */
+#define POLE_STORE_EVENT_CANONICAL                                           \
+    "json_array (seq, dossier, event, fields, actor, at, from_state,"        \
+    " to_state, request_id)"
+
+/*  SHA-256 of `previous` (a hex hash, or "" / NULL for the first row)
+    followed by the `size` bytes of `canonical`, as 64 lowercase hex
+    digits and a NUL in `hex`. Pure, safe from any thread (libsodium must
+    have been initialised: sodium_init()).                                 */
+void pole_store_chain_hash (const char *previous, const void *canonical,
+                            size_t size, char hex[65]);
+
+/*  The chain head: the last event's seq and hash as recorded in the same
+    transactions as the events (seq 0 and "" for an empty log). 0 or -1.   */
+int pole_store_chain_head (pole_store_t *self, int64_t *seq, char hash[65]);
+
+/*  The database's size on disk: page_count x page_size, plus the -wal
+    file (which may hold pages not yet checkpointed). -1 on error.         */
+int64_t pole_store_size_bytes (pole_store_t *self);
 
 /*  The underlying handle, for tests only.                                */
 void *pole_store_handle (pole_store_t *self);

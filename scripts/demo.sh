@@ -273,6 +273,7 @@ chmod +x "$TMP/cd35.sh"
 # the coordinators added
 sed -e "s|smtp://127.0.0.1:25|smtp://127.0.0.1:$SMTP_PORT|" \
     -e 's|clock = "real";|clock = "simulated";|' \
+    -e 's|local_endpoint = "ipc:///run/pole/poled.sock";|local_endpoint = "";|' \
     "$ROOT/config/poled.cfg" >"$CFG"
 grep -q "smtp://127.0.0.1:$SMTP_PORT" "$CFG" || fail "config/poled.cfg has no smtp url to point at the demo's SMTP server"
 cat >>"$CFG" <<EOF

@@ -131,6 +131,10 @@ void pole_config_set_pub_endpoint (pole_config_t *self, const char *endpoint);
     the server, or "" (the default) for none.                              */
 const char *pole_config_local_endpoint (pole_config_t *self);
 
+/*  Override daemon.local_endpoint (poled -l).                            */
+void pole_config_set_local_endpoint (pole_config_t *self,
+                                     const char *endpoint);
+
 /*  curve.cert: the path of the server's key pair, or NULL when
     authentication is off; and the key pair, loaded and checked.          */
 const char *pole_config_curve_cert_path (pole_config_t *self);

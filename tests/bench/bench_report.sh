@@ -51,7 +51,7 @@ EP="ipc://$TMP/s"
 CTL=("$BIN/polectl" -e "$EP" -t 30 -r 0)
 
 start_poled() {  # start_poled DB: start poled on DB in the background
-    "$BIN/poled" -c "$TMP/bench.cfg" -e "$EP" -p "" -d "$1" >>"$TMP/log" 2>&1 &
+    "$BIN/poled" -c "$TMP/bench.cfg" -e "$EP" -l "" -p "" -d "$1" >>"$TMP/log" 2>&1 &
     PID=$!
 }
 stop_poled() {

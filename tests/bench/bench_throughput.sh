@@ -82,7 +82,7 @@ kv() {  # kv KEY LINE: the value of KEY=... in a bench_* output line
 }
 
 start_poled() {  # start_poled DB LOG
-    "$BIN/poled" -c "$TMP/bench.cfg" -e "$EP" -p "" -d "$1" >"$2" 2>&1 &
+    "$BIN/poled" -c "$TMP/bench.cfg" -e "$EP" -l "" -p "" -d "$1" >"$2" 2>&1 &
     PID=$!
     for _ in $(seq 100); do
         "$BIN/polectl" -e "$EP" -t 0.2 -r 0 ping >/dev/null 2>&1 && return 0

@@ -16,7 +16,7 @@ PY=/usr/bin/python3
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 measure() {  # measure DB: start poled on DB, let it idle, print CPU ms used
-    "$ROOT/$BUILD/poled" -c "$ROOT/config/poled.cfg" -e "ipc://$TMP/s" -p "" -d "$1" \
+    "$ROOT/$BUILD/poled" -c "$ROOT/config/poled.cfg" -e "ipc://$TMP/s" -l "" -p "" -d "$1" \
         >"$TMP/log" 2>&1 &
     PID=$!
     until "$ROOT/$BUILD/polectl" -e "ipc://$TMP/s" -t 0.5 -r 0 ping >/dev/null 2>&1; do
@@ -33,7 +33,7 @@ measure() {  # measure DB: start poled on DB, let it idle, print CPU ms used
 }
 
 # An empty database, and one with TIMERS armed timers due in the future
-"$ROOT/$BUILD/poled" -c "$ROOT/config/poled.cfg" -e "ipc://$TMP/s" -p "" -d "$TMP/empty.db" \
+"$ROOT/$BUILD/poled" -c "$ROOT/config/poled.cfg" -e "ipc://$TMP/s" -l "" -p "" -d "$TMP/empty.db" \
     >"$TMP/log" 2>&1 &
 PID=$!
 until "$ROOT/$BUILD/polectl" -e "ipc://$TMP/s" -t 0.5 -r 0 ping >/dev/null 2>&1; do sleep 0.1; done

@@ -1,4 +1,5 @@
-/*  Store tests: schema and migrations, append-only log, idempotent retry,
+/*  Store tests: schema and migrations (schema 6 chains the rows a v5 file
+    holds), append-only log, the chain head, idempotent retry,
     group commit, and the proof that rebuilding the dossiers from the log
     gives the live table. The requests go through the server's batch
     handler, as in poled, without the network.                             */
@@ -9,9 +10,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "pole/config.h"
 #include "pole/proto.h"
 #include "server.h"
@@ -54,6 +57,8 @@ s_setup (void **state)
     f->config = pole_config_load (cfg, error, sizeof error);
     if (!f->config)
         fail_msg ("config: %s", error);
+    //  The requests go to the handler directly: no administrators' socket
+    pole_config_set_local_endpoint (f->config, "");
     f->store = pole_store_new (f->path, error, sizeof error);
     if (!f->store)
         fail_msg ("store: %s", error);
@@ -221,6 +226,8 @@ test_migration_from_version_1 (void **state)
                                     "DROP TABLE timers;"
                                     "DROP TABLE settings;"
                                     "DROP INDEX events_event;"
+                                    "DROP TABLE chain;"
+                                    "ALTER TABLE events DROP COLUMN hash;"
                                     "PRAGMA user_version = 1;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
@@ -236,6 +243,145 @@ test_migration_from_version_1 (void **state)
                       1);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM dossiers"), 1);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+}
+
+//  The text of a one-row, one-column query (the caller's)
+static char *
+s_text (fixture_t *f, const char *sql)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    char *text = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    return text;
+}
+
+//  Schema 6 chains the rows a schema 5 database already holds: the hashes
+//  are those the INSERT would have written, the chain verifies, the log
+//  is append-only again, and new events chain on
+static void
+test_migration_from_version_5 (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "m5-1", 0, NULL,
+                              "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m5-2", 1, "request_study",
+                              "amount=24000"));
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "m5-3", 0, NULL,
+                              "pays=Brest|holder=ADESS|holder_type=ess_actor"));
+    for (int i = 0; i < 30; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "m5-note-%d", i);
+        s_ok_state (f, s_request (POLE_CMD_EVENT, id, 1 + i % 2, "note",
+                                  "text=une note, \"citée\" é"));
+    }
+    char *written = s_text (f, "SELECT group_concat (hash, ',') FROM"
+                               " (SELECT hash FROM events ORDER BY seq)");
+    //  Back to schema 5: no hash column, no chain head
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db,
+                                    "DROP TABLE chain;"
+                                    "ALTER TABLE events DROP COLUMN hash;"
+                                    "PRAGMA user_version = 5;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("reopen: %s", error);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 6);
+    char *migrated = s_text (f, "SELECT group_concat (hash, ',') FROM"
+                                " (SELECT hash FROM events ORDER BY seq)");
+    assert_string_equal (migrated, written);
+    free (written);
+    free (migrated);
+    pole_audit_result_t result;
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    if (!result.ok)
+        fail_msg ("%s", result.message);
+    assert_int_equal (result.events, 33);
+    assert_int_equal (result.head_seq, 33);
+    int64_t seq;
+    char hash[65];
+    assert_int_equal (pole_store_chain_head (f->store, &seq, hash), 0);
+    assert_int_equal (seq, 33);
+    assert_string_equal (hash, result.head_hash);
+    db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_not_equal (
+        sqlite3_exec (db, "UPDATE events SET actor = 'x'", NULL, NULL, NULL),
+        SQLITE_OK);
+    //  poled goes on, and the chain with it
+    f->server = pole_server_new (f->config, f->store, "inproc://test-m5",
+                                 false);
+    assert_non_null (f->server);
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m5-after", 1, "note",
+                              "text=after"));
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    assert_true (result.ok);
+    assert_int_equal (result.events, 34);
+}
+
+//  A v5 database with an empty log migrates to an empty chain
+static void
+test_migration_from_version_5_empty (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db,
+                                    "DROP TABLE chain;"
+                                    "ALTER TABLE events DROP COLUMN hash;"
+                                    "PRAGMA user_version = 5;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    assert_non_null (f->store);
+    int64_t seq = -1;
+    char hash[65];
+    assert_int_equal (pole_store_chain_head (f->store, &seq, hash), 0);
+    assert_int_equal (seq, 0);
+    assert_string_equal (hash, "");
+    pole_audit_result_t result;
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    assert_true (result.ok);
+    assert_int_equal (result.events, 0);
+}
+
+//  For polectl status: the head follows the batches, the size the file
+static void
+test_chain_head_and_size (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    int64_t seq = -1;
+    char hash[65];
+    assert_int_equal (pole_store_chain_head (f->store, &seq, hash), 0);
+    assert_int_equal (seq, 0);
+    int64_t empty = pole_store_size_bytes (f->store);
+    assert_true (empty >= s_scalar (f, "PRAGMA page_count")
+                              * s_scalar (f, "PRAGMA page_size"));
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "h1", 0, NULL,
+                              "pays=Rennes|holder=X|holder_type=pays"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "h2", 1, "note", "text=a"));
+    assert_int_equal (pole_store_chain_head (f->store, &seq, hash), 0);
+    assert_int_equal (seq, 2);
+    char *last = s_text (f, "SELECT hash FROM events WHERE seq = 2");
+    assert_string_equal (hash, last);
+    free (last);
+    //  A refused request leaves the head where it was
+    pole_reply_t *reply = s_call (
+        f, s_request (POLE_CMD_EVENT, "h3", 1, "grant_study", "amount=10"));
+    assert_false (reply->ok);
+    pole_reply_destroy (&reply);
+    int64_t again;
+    assert_int_equal (pole_store_chain_head (f->store, &again, hash), 0);
+    assert_int_equal (again, 2);
+    assert_true (pole_store_size_bytes (f->store) > empty);
 }
 
 static void
@@ -600,11 +746,18 @@ main (void)
 {
     zsys_init ();
     zsys_set_logstream (NULL);
+    assert_true (sodium_init () >= 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_fresh_database_settings, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_migration_from_version_1,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_migration_from_version_5,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_migration_from_version_5_empty,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_chain_head_and_size, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_refused, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_damaged_file_refused, s_setup,
