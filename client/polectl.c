@@ -73,7 +73,8 @@
 #define POLECTL_DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
 //  The administrators' socket of an installed poled (docs/ADMIN.md): the
 //  default when it exists
-#define POLECTL_LOCAL_ENDPOINT   "ipc:///run/pole/poled.sock"
+#define POLECTL_LOCAL_SOCKET     "/run/pole/poled.sock"
+#define POLECTL_LOCAL_ENDPOINT   "ipc://" POLECTL_LOCAL_SOCKET
 #define POLECTL_DEFAULT_PUB_ENDPOINT "tcp://127.0.0.1:5571"
 #define POLECTL_DEFAULT_TIMEOUT  5.0
 #define POLECTL_DEFAULT_RETRIES  2
@@ -4126,7 +4127,7 @@ main (int argc, char *argv [])
     static char local_endpoint [] = POLECTL_LOCAL_ENDPOINT;
     opts.endpoint = endpoint? endpoint:
                     s_first_set (getenv ("POLE_ENDPOINT"),
-                                 access (POLECTL_LOCAL_ENDPOINT + 6, F_OK) == 0
+                                 access (POLECTL_LOCAL_SOCKET, F_OK) == 0
                                  ? local_endpoint: default_endpoint);
     if (!*opts.endpoint)
         return s_usage_error (NULL, "the endpoint is empty");

@@ -75,6 +75,7 @@ class AuthPoled(Poled):
         self.key_specs = dict(keys)
         super().__init__(transport="tcp", start=False, **kw)
         self.local_endpoint = "ipc://%s" % os.path.join(self.dir, "local.sock")
+        self.pub_endpoint = "ipc://%s" % os.path.join(self.dir, "pub.sock")
         self.server_cert = os.path.join(self.dir, "poled.cert")
         self.server_public, _ = keygen(self.server_cert)
         self.keyfile, self.public, self.secret = {}, {}, {}
@@ -112,7 +113,7 @@ class AuthPoled(Poled):
 
     def command(self):
         return [POLED, "-c", self.config, "-e", self.tcp_endpoint,
-                "-d", self.database]
+                "-d", self.database, "-p", self.pub_endpoint]
 
     def as_(self, name, *args, check=False, timeout=5):
         """polectl as the key `name` over CURVE; (rc, out, err)."""
@@ -214,8 +215,10 @@ class AuthTest(unittest.TestCase):
                              b"holder_type=ess_actor"])
         self.assertEqual(sock.poll(1000), 0, "a plain client was answered")
         sock.close()
+        # the refusal is prompt; the long timeout only makes room for a
+        # loaded machine
         rc, out, err = self.poled.ctl("ping", endpoint=self.poled.tcp_endpoint,
-                                      check=False, timeout=2, retries=0)
+                                      check=False, timeout=20, retries=0)
         self.assertEqual(rc, 7, err)
         self.assertIn("requires CURVE", err)
         # the same machine with a listed key is answered
@@ -353,6 +356,35 @@ class AuthTest(unittest.TestCase):
         self.poled.as_("Service ESS (Région)", "send", d, "reopen",
                        "reason=oops", check=True)
         self.assertEqual(self.poled.show(d)["state"], "draft")
+
+
+    def test_live_stream_needs_a_listed_key(self):
+        d = self.open_dossier("Fougères", "ADESS Brest")
+        plain = CTX.socket(zmq.SUB)
+        plain.setsockopt(zmq.LINGER, 0)
+        plain.setsockopt(zmq.SUBSCRIBE, b"")
+        plain.connect(self.poled.pub_endpoint)
+        cmd = [POLECTL, "--pub-endpoint", self.poled.pub_endpoint, "--cert",
+               self.poled.keyfile["Anne (CRES)"], "--server-key",
+               self.poled.server_public, "watch", "--count", "1", "--json"]
+        watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        try:
+            # the subscription needs a moment; send until the watcher sees one
+            end = time.monotonic() + 15
+            while watcher.poll() is None and time.monotonic() < end:
+                self.poled.local("send", d, "note", "text=stream")
+                time.sleep(0.2)
+            out, err = watcher.communicate(timeout=10)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait()
+        self.assertEqual(watcher.returncode, 0, err)
+        self.assertIn('"event":"note"', out.decode().replace(" ", ""))
+        # the plain subscriber got nothing
+        self.assertEqual(plain.poll(200), 0)
+        plain.close()
 
 
 class NoAuthBindingTest(unittest.TestCase):
