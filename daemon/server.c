@@ -26,7 +26,6 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 //  Where a batch came from: the main ROUTER (TCP, with CURVE when
@@ -589,22 +588,12 @@ s_only_holder (pole_server_t *self, char *json, const char *holder)
     return result;
 }
 
-//  Size of a file, 0 if it does not exist
-static int64_t
-s_file_size (const char *path)
-{
-    struct stat info;
-    return stat (path, &info) == 0 ? (int64_t) info.st_size : 0;
-}
-
 //  STATUS: one JSON object, made by SQLite (docs/ADMIN.md)
 static char *
 s_status_json (pole_server_t *self)
 {
     sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
     const char *path = pole_store_path (self->store);
-    char wal[4096];
-    snprintf (wal, sizeof wal, "%s-wal", path);
     char now[32];
     pole_clock_format (pole_clock_now_ms (), now, sizeof now);
     sqlite3_stmt *stmt = NULL;
@@ -628,8 +617,7 @@ s_status_json (pole_server_t *self)
             "   'delivered', (SELECT count (*) FROM outbox WHERE state = "
             "     'delivered')),"
             " 'database', ?6,"
-            " 'database_bytes', (SELECT page_count * page_size FROM"
-            "   pragma_page_count (), pragma_page_size ()) + ?7,"
+            " 'database_bytes', ?7,"
             " 'requests', ?8, 'batches', ?9,"
             " 'chain_head', json_object ('seq', ?10, 'hash', ?11),"
             " 'chain', ?12)",
@@ -645,7 +633,7 @@ s_status_json (pole_server_t *self)
         sqlite3_bind_text (stmt, 5, self->authenticated ? "curve" : "off",
                            -1, SQLITE_STATIC);
         sqlite3_bind_text (stmt, 6, path, -1, SQLITE_STATIC);
-        sqlite3_bind_int64 (stmt, 7, s_file_size (wal));
+        sqlite3_bind_int64 (stmt, 7, pole_store_size_bytes (self->store));
         sqlite3_bind_int64 (stmt, 8, (int64_t) self->requests);
         sqlite3_bind_int64 (stmt, 9, (int64_t) self->batches);
         int64_t head_seq = 0;

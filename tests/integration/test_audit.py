@@ -19,7 +19,8 @@ import unittest
 
 import zmq
 
-from polehelp import (CTX, SIGNATURE, Poled, new_request_id, ok_event_reply)
+from polehelp import (CTX, SIGNATURE, Poled, PoledError, new_request_id,
+                      ok_event_reply)
 
 
 def fill(poled, dossiers=4, notes=3):
@@ -159,6 +160,28 @@ class VerifyTest(unittest.TestCase):
                 return
             time.sleep(0.05)
         self.fail("%r not in the log:\n%s" % (text, self.poled.log()))
+
+
+class DamagedDatabaseTest(unittest.TestCase):
+
+    def test_refuses_a_damaged_database(self):
+        poled = Poled()
+        try:
+            fill(poled, dossiers=6, notes=6)
+            self.assertEqual(poled.stop(), 0)
+            # overwrite pages in the middle of the file, as a failing disk
+            # would: the header stays, the b-trees do not
+            size = os.path.getsize(poled.database)
+            with open(poled.database, "r+b") as f:
+                f.seek(size // 2)
+                f.write(b"\xde\xad" * 8192)
+            with self.assertRaises(PoledError):
+                poled.start(deadline=10)
+            self.assertNotEqual(poled.proc.returncode, 0)
+            self.assertRegex(poled.log(), r"the database is (damaged|not "
+                             r"usable)")
+        finally:
+            poled.close()
 
 
 class BackupTest(unittest.TestCase):
