@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS  ?= 2
 
-.PHONY: all deps build test sanitize demo run docs clean format bench
+.PHONY: all deps build test sanitize package demo run docs clean format bench
 
 all: build
 
@@ -26,9 +26,16 @@ test: build sanitize
 
 sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -DPOLE_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+	    -DPOLE_PACKAGE_TESTS=OFF \
 	    -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 	@cmake --build $(BUILD)-asan -j$(JOBS)
+
+# The Debian package, $(BUILD)/pole_VERSION_ARCH.deb (cmake/Package.cmake):
+# poled, polectl, the systemd unit, the manual pages. Install it with
+# `dpkg -i` (or `apt install ./$(BUILD)/pole_*.deb`); systemd/README.md.
+package: build
+	@cd $(BUILD) && cpack -G DEB
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)

@@ -8,8 +8,9 @@ PKGS=(
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libsqlite3-dev libconfig-dev libjansson-dev
   libcmocka-dev sqlite3 libcurl4-openssl-dev libsodium-dev libsystemd-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev valgrind
   python3 python3-zmq python3-aiosmtpd
+  systemd systemd-container man-db groff-base dpkg-dev file
 )
 
 missing=()
