@@ -85,3 +85,21 @@ check-long-crash: build
 	        POLE_CRASH_ROUNDS=$(CRASH_ROUNDS) \
 	        /usr/bin/python3 -m unittest -v test_crash || exit 1; \
 	done
+
+# Long checks, valgrind (memcheck) on the integration tests: poled and
+# polectl built with -O1 -g, no sanitizer, into $(BUILD)-vg/, then every
+# integration suite (or those named in VALGRIND_SUITES, e.g.
+# VALGRIND_SUITES="test_lifecycle test_protocol") with each poled they start
+# under valgrind (tests/integration/run_valgrind.sh says what is left out
+# and why). Fails if a test fails or valgrind reports an error or a definite
+# or indirect leak in poled. Outputs and valgrind logs in
+# $(BUILD)-vg/valgrind/. About 10 minutes on 2 cores.
+VALGRIND_SUITES ?=
+.PHONY: check-valgrind
+check-long: check-valgrind
+check-valgrind: deps
+	@cmake -S . -B $(BUILD)-vg -DPOLE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g -fno-omit-frame-pointer" \
+	    -DPOLE_PACKAGE_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD)-vg -j$(JOBS) --target poled polectl
+	@bash tests/integration/run_valgrind.sh $(BUILD)-vg $(VALGRIND_SUITES)

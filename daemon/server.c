@@ -1417,6 +1417,11 @@ s_on_tick (zloop_t *loop, int timer_id, void *arg)
         return -1;
     if (zclock_mono () >= self->status_due_ms)
         s_notify_status (self);
+    //  The bound of the WAL checkpoint (store.h), between two batches,
+    //  never inside a COMMIT: the store's checkpointer thread makes the
+    //  checkpoints; this catches up when it could not (steady writes), so
+    //  that the WAL starts over. An integer comparison when idle.
+    pole_store_checkpoint_idle (self->store);
     return 0;
 }
 
@@ -1779,6 +1784,11 @@ pole_server_run (pole_server_t *self)
     //  What fell due while the daemon was down fires now, once, late
     s_fire_timers (self);
     s_schedule (self);
+    //  The WAL is checkpointed off the commit path (store.h): by the
+    //  store's checkpointer thread, and bounded from the loop (s_on_tick)
+    if (pole_store_checkpointer_start (self->store))
+        zsys_warning ("server: no checkpointer thread: the WAL is "
+                      "checkpointed from the loop only");
     //  SIGHUP asks for a reload, if the caller blocked it (poled does)
     sigset_t hangup;
     sigemptyset (&hangup);

@@ -33,10 +33,12 @@
 
 #include "pole/proto.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /*  Schema migrations, in order. Migration k takes user_version k-1 to k.
     Never edit a migration that has shipped: add the next one.            */
@@ -321,6 +323,7 @@ typedef enum {
     ST_LIVE_IN_PAYS,
     ST_DOSSIER_INSERT,
     ST_DOSSIER_UPDATE,
+    ST_DOSSIER_UPDATE_FACTS,
     ST_EVENT_APPEND,
     ST_JSON_SET,
     ST_REQUEST_FIND,
@@ -380,6 +383,20 @@ static const char *s_sql[ST_MAX] = {
         " funding_year = nullif (?13, 0), reports_filed = ?14, mode = ?15,"
         " pole_name = ?16, host = ?17, cofunding_eur = ?18, updated_at = ?19"
         " WHERE id = ?1",
+    //  The same for an event that leaves the state and the Pays as they
+    //  were (a note, co-funding, a report...): SQLite rewrites the entries
+    //  of an index whose column is SET, even to its own value, so leaving
+    //  the two indexed columns out spares two pages of the WAL per COMMIT
+    //  (tests/bench/RESULTS.md). No row when either differs: then the
+    //  full UPDATE runs.
+    [ST_DOSSIER_UPDATE_FACTS] =
+        "UPDATE dossiers SET holder = ?3, holder_type = ?4,"
+        " title = ?5, prev_state = ?7, version = ?8,"
+        " study_asked = nullif (?9, 0), study_granted = nullif (?10, 0),"
+        " posts_asked = nullif (?11, 0), posts_granted = nullif (?12, 0),"
+        " funding_year = nullif (?13, 0), reports_filed = ?14, mode = ?15,"
+        " pole_name = ?16, host = ?17, cofunding_eur = ?18, updated_at = ?19"
+        " WHERE id = ?1 AND pays = ?2 AND state = ?6",
     //  The row and its link of the chain in one statement (INSERT ...
     //  VALUES: an INSERT ... SELECT reading the table it writes would
     //  first copy its row into a temporary table, twice the cost). seq is
@@ -528,6 +545,27 @@ struct _pole_store_t {
     char *path;
     sqlite3_stmt *stmt[ST_MAX];
     bool appended;              //  events appended in this transaction
+    //  The WAL checkpoint (store.h). Written by the loop's thread only:
+    int page_size;              //  bytes
+    int wal_pages;              //  pages in the WAL at the last commit
+    int wal_caught_up;          //  wal_pages when the loop caught up, or -1
+    bool wal_pinned;            //  a reader's snapshot held it back (logged)
+    int ck_base;                //  wal_pages when the checkpointer was woken
+    bool ck_running;            //  the checkpointer thread is started
+    pthread_t ck_thread;
+    sqlite3 *ck_db;             //  the checkpointer's own connection
+    //  Shared with the checkpointer, under ck_mutex:
+    pthread_mutex_t ck_mutex;
+    pthread_cond_t ck_cond;
+    bool ck_wanted;             //  POLE_STORE_CHECKPOINT_PAGES committed
+    pthread_cond_t ck_done;     //  it ended its passes (the loop waits)
+    bool ck_idle;               //  it waits for a commit, without timeout
+    bool ck_hold;               //  the loop checkpoints: no pass now
+    bool ck_in_pass;            //  it is checkpointing
+    bool ck_stop;
+    uint64_t ck_commits;        //  commits seen by the WAL hook
+    int ck_pages;               //  pages in the WAL at the last of them
+    uint64_t ck_passes;         //  checkpoints it ran
 };
 
 //  Run a prepared statement that returns no rows; reset it. 0 or -1.
@@ -845,12 +883,315 @@ s_chain_glance (pole_store_t *self)
                       last_seq, head_seq);
 }
 
+//  --------------------------------------------------------------------------
+//  The WAL checkpoint, off the commit path (store.h)
+
+//  Passes the checkpointer makes in a row while commits land during them:
+//  the first copies what was committed since the last time, the second
+//  the few pages committed during the first (and, unless more commits
+//  landed, syncs the file: SQLite syncs it when a pass copied everything
+//  there was when it began and nothing was committed meanwhile)
+#define S_CATCH_UP_PASSES 2
+//  How long after a commit the checkpointer passes when fewer than
+//  POLE_STORE_CHECKPOINT_PAGES pages were committed
+#define S_CHECKPOINTER_IDLE_MS 1000
+
+//  After every commit on poled's connection, with the pages now in the
+//  WAL (SQLite's automatic checkpoint is such a hook: this one replaces
+//  it). It only counts and, now and then, wakes the checkpointer: an
+//  uncontended mutex, no I/O.
+static int
+s_wal_hook (void *arg, sqlite3 *db, const char *name, int pages)
+{
+    pole_store_t *self = (pole_store_t *) arg;
+    if (pages < self->wal_pages)
+        self->ck_base = 0;              //  the WAL started over
+    self->wal_pages = pages;
+    if (self->ck_running) {
+        bool wake = pages - self->ck_base >= POLE_STORE_CHECKPOINT_PAGES;
+        if (wake)
+            self->ck_base = pages;
+        pthread_mutex_lock (&self->ck_mutex);
+        self->ck_commits++;
+        self->ck_pages = pages;
+        if (wake)
+            self->ck_wanted = true;
+        if (wake || self->ck_idle)
+            pthread_cond_signal (&self->ck_cond);
+        pthread_mutex_unlock (&self->ck_mutex);
+    }
+    else if (pages > 4 * POLE_STORE_WAL_BOUND_PAGES)
+        //  No checkpointer and no loop (tests, tools): the last resort,
+        //  as SQLite's own automatic checkpoint would, in this COMMIT
+        sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                   NULL);
+    return SQLITE_OK;
+}
+
+//  The checkpointer thread. PASSIVE: it copies what no reader still needs
+//  and takes no lock that poled's writes wait for; it never blocks them.
+//  While the loop holds it (ck_hold: the loop catches up on the bound) it
+//  starts no pass, and ends its passes in hand after the current one.
+static void *
+s_checkpointer (void *arg)
+{
+    pole_store_t *self = (pole_store_t *) arg;
+    uint64_t done = 0;          //  ck_commits when it last caught up
+    bool failed = false;        //  an error was logged
+    pthread_mutex_lock (&self->ck_mutex);
+    while (!self->ck_stop) {
+        if (self->ck_hold || (!self->ck_wanted && self->ck_commits == done)) {
+            //  Held, or nothing left behind: sleep until a commit (or
+            //  until the loop lets go)
+            self->ck_idle = !self->ck_hold;
+            pthread_cond_wait (&self->ck_cond, &self->ck_mutex);
+            self->ck_idle = false;
+            continue;
+        }
+        if (!self->ck_wanted) {
+            //  A few pages left behind: pass within a second
+            struct timespec deadline;
+            clock_gettime (CLOCK_MONOTONIC, &deadline);
+            deadline.tv_sec += S_CHECKPOINTER_IDLE_MS / 1000;
+            deadline.tv_nsec += (S_CHECKPOINTER_IDLE_MS % 1000) * 1000000L;
+            if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+            }
+            int rc = 0;
+            while (!self->ck_stop && !self->ck_wanted && !self->ck_hold
+                   && rc == 0)
+                rc = pthread_cond_timedwait (&self->ck_cond, &self->ck_mutex,
+                                             &deadline);
+            if (self->ck_stop || self->ck_hold)
+                continue;
+        }
+        self->ck_wanted = false;
+        self->ck_in_pass = true;
+        uint64_t commits = self->ck_commits;
+        pthread_mutex_unlock (&self->ck_mutex);
+
+        bool caught_up = false, held = false;
+        int previous = -1, passes = 0;
+        for (int pass = 0; pass < S_CATCH_UP_PASSES && !held; pass++) {
+            int pages = -1, copied = -1;
+            int rc = sqlite3_wal_checkpoint_v2 (self->ck_db, NULL,
+                                                SQLITE_CHECKPOINT_PASSIVE,
+                                                &pages, &copied);
+            passes++;
+            if (rc != SQLITE_OK) {
+                //  BUSY: another connection is checkpointing right now
+                if (rc != SQLITE_BUSY && !failed) {
+                    zsys_error ("store: checkpoint: %s",
+                                sqlite3_errmsg (self->ck_db));
+                    failed = true;
+                }
+                break;
+            }
+            failed = false;
+            //  `pages` is the WAL as the pass found it: caught up only if
+            //  no commit landed since. Under steady writes one always has:
+            //  then only the loop can catch up (pole_store_checkpoint_idle)
+            //  and these passes keep what it has left to copy small
+            pthread_mutex_lock (&self->ck_mutex);
+            held = self->ck_hold;
+            int live = self->ck_pages;
+            pthread_mutex_unlock (&self->ck_mutex);
+            if (copied >= pages && live == pages) {
+                caught_up = true;
+                break;
+            }
+            //  No progress: a reader's snapshot holds the rest back
+            if (copied == previous)
+                break;
+            previous = copied;
+        }
+        pthread_mutex_lock (&self->ck_mutex);
+        self->ck_in_pass = false;
+        self->ck_passes += (uint64_t) passes;
+        if (caught_up)
+            done = commits;
+        if (self->ck_hold)
+            pthread_cond_broadcast (&self->ck_done);
+    }
+    pthread_mutex_unlock (&self->ck_mutex);
+    return NULL;
+}
+
+//  The loop takes the checkpoint from the thread: once held, the thread
+//  has finished its pass in hand (if any) and starts no other
+static void
+s_checkpointer_hold (pole_store_t *self)
+{
+    if (!self->ck_running)
+        return;
+    pthread_mutex_lock (&self->ck_mutex);
+    self->ck_hold = true;
+    while (self->ck_in_pass)
+        pthread_cond_wait (&self->ck_done, &self->ck_mutex);
+    pthread_mutex_unlock (&self->ck_mutex);
+}
+
+static void
+s_checkpointer_release (pole_store_t *self)
+{
+    if (!self->ck_running)
+        return;
+    pthread_mutex_lock (&self->ck_mutex);
+    self->ck_hold = false;
+    pthread_cond_signal (&self->ck_cond);
+    pthread_mutex_unlock (&self->ck_mutex);
+}
+
+int
+pole_store_checkpointer_start (pole_store_t *self)
+{
+    if (self->ck_running)
+        return 0;
+    int rc = sqlite3_open_v2 (self->path, &self->ck_db,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    //  A first read opens the WAL (and waits out a recovery, if any); the
+    //  checkpoint syncs the WAL before copying and the file after
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout (self->ck_db, 5000);
+        rc = sqlite3_exec (self->ck_db,
+                           "PRAGMA synchronous = FULL;"
+                           " SELECT count(*) FROM sqlite_master;",
+                           NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        zsys_error ("store: the checkpointer cannot open %s: %s", self->path,
+                    self->ck_db ? sqlite3_errmsg (self->ck_db)
+                                : sqlite3_errstr (rc));
+        sqlite3_close (self->ck_db);
+        self->ck_db = NULL;
+        return -1;
+    }
+    self->ck_stop = false;
+    self->ck_base = self->wal_pages;
+    if (pthread_create (&self->ck_thread, NULL, s_checkpointer, self)) {
+        zsys_error ("store: cannot start the checkpointer thread");
+        sqlite3_close (self->ck_db);
+        self->ck_db = NULL;
+        return -1;
+    }
+    self->ck_running = true;
+    return 0;
+}
+
+static void
+s_checkpointer_stop (pole_store_t *self)
+{
+    if (!self->ck_running)
+        return;
+    pthread_mutex_lock (&self->ck_mutex);
+    self->ck_stop = true;
+    pthread_cond_signal (&self->ck_cond);
+    pthread_mutex_unlock (&self->ck_mutex);
+    pthread_join (self->ck_thread, NULL);
+    self->ck_running = false;
+    if (sqlite3_close (self->ck_db) != SQLITE_OK)
+        zsys_error ("store: close the checkpointer's connection: %s",
+                    sqlite3_errmsg (self->ck_db));
+    self->ck_db = NULL;
+}
+
+//  A PASSIVE checkpoint on poled's connection: the SQLite result code
+static int
+s_checkpoint (pole_store_t *self, int *pages, int *copied)
+{
+    *pages = *copied = -1;
+    return sqlite3_wal_checkpoint_v2 (self->db, NULL,
+                                      SQLITE_CHECKPOINT_PASSIVE, pages,
+                                      copied);
+}
+
+int
+pole_store_checkpoint (pole_store_t *self, int *pages_p, int *copied_p)
+{
+    int pages, copied;
+    int rc = s_checkpoint (self, &pages, &copied);
+    if (pages_p)
+        *pages_p = pages;
+    if (copied_p)
+        *copied_p = copied;
+    if (rc == SQLITE_BUSY)
+        return 1;
+    if (rc != SQLITE_OK) {
+        zsys_error ("store: checkpoint: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return copied >= pages ? 0 : 1;
+}
+
+int
+pole_store_checkpoint_idle (pole_store_t *self)
+{
+    if (self->wal_pages <= POLE_STORE_WAL_BOUND_PAGES
+        || self->wal_pages == self->wal_caught_up
+        || !sqlite3_get_autocommit (self->db))
+        return 0;
+    //  The thread's pass in hand ends first: this one then catches up
+    //  with the last commit (unless a reader holds a snapshot)
+    s_checkpointer_hold (self);
+    int pages, copied;
+    int rc = s_checkpoint (self, &pages, &copied);
+    s_checkpointer_release (self);
+    if (rc == SQLITE_BUSY)
+        return 0;               //  another process checkpoints: next time
+    if (rc != SQLITE_OK) {
+        zsys_error ("store: checkpoint: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (copied < pages) {
+        if (!self->wal_pinned)
+            zsys_warning ("store: the WAL holds %d pages (%d MiB), %d of "
+                          "them after a snapshot that a reader still holds "
+                          "(a backup or a verification): they are "
+                          "checkpointed when it ends",
+                          pages,
+                          (int) ((int64_t) pages * self->page_size >> 20),
+                          pages - copied);
+        self->wal_pinned = true;
+        return 0;
+    }
+    if (self->wal_pinned)
+        zsys_info ("store: the WAL is checkpointed again (%d pages)", pages);
+    self->wal_pinned = false;
+    self->wal_caught_up = self->wal_pages;
+    return 1;
+}
+
+int
+pole_store_wal_pages (pole_store_t *self)
+{
+    return self->wal_pages;
+}
+
+uint64_t
+pole_store_checkpointer_passes (pole_store_t *self)
+{
+    pthread_mutex_lock (&self->ck_mutex);
+    uint64_t passes = self->ck_passes;
+    pthread_mutex_unlock (&self->ck_mutex);
+    return passes;
+}
+
 pole_store_t *
 pole_store_new (const char *path, char *error, size_t error_size)
 {
     assert (path);
     pole_store_t *self = (pole_store_t *) zmalloc (sizeof (pole_store_t));
     self->path = strdup (path);
+    self->wal_caught_up = -1;
+    pthread_mutex_init (&self->ck_mutex, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->ck_cond, &attr);
+    pthread_condattr_destroy (&attr);
+    pthread_cond_init (&self->ck_done, NULL);
 
     int rc = sqlite3_open_v2 (path, &self->db,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
@@ -891,15 +1232,19 @@ pole_store_new (const char *path, char *error, size_t error_size)
     //  temp_store = MEMORY: each request's savepoint journal stays in
     //  memory instead of a file under /var/tmp, which cost as many writes
     //  as the WAL itself (tests/bench/RESULTS.md)
+    //  No checkpoint inside a COMMIT (store.h): wal_autocheckpoint = 0,
+    //  and our WAL hook instead of SQLite's
     if (sqlite3_exec (self->db,
                       "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                      " PRAGMA temp_store = MEMORY;",
+                      " PRAGMA temp_store = MEMORY;"
+                      " PRAGMA wal_autocheckpoint = 0;",
                       NULL, NULL, NULL)
         != SQLITE_OK) {
         snprintf (error, error_size, "%s", sqlite3_errmsg (self->db));
         pole_store_destroy (&self);
         return NULL;
     }
+    sqlite3_wal_hook (self->db, s_wal_hook, self);
     //  The chain's hash function, before the migrations (6 uses it) and
     //  the statements that call it are prepared
     if (sodium_init () < 0
@@ -914,6 +1259,27 @@ pole_store_new (const char *path, char *error, size_t error_size)
         return NULL;
     }
     if (s_migrate (self->db, error, error_size)) {
+        pole_store_destroy (&self);
+        return NULL;
+    }
+    //  journal_size_limit, in bytes of this file's pages: a WAL grown well
+    //  past the bound (a reader held a snapshot) is cut back to 4 times
+    //  the bound when it starts over. Not to the bound itself: the WAL
+    //  passes it by what is committed before the loop catches up (its
+    //  tick is 250 ms), and a file cut at every cycle would be grown again
+    //  by appends, whose fdatasync also writes the inode
+    sqlite3_stmt *size = NULL;
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA page_size", -1, &size, NULL)
+            == SQLITE_OK
+        && sqlite3_step (size) == SQLITE_ROW)
+        self->page_size = sqlite3_column_int (size, 0);
+    sqlite3_finalize (size);
+    char limit[64];
+    snprintf (limit, sizeof limit, "PRAGMA journal_size_limit = %" PRId64,
+              (int64_t) 4 * POLE_STORE_WAL_BOUND_PAGES * self->page_size);
+    if (self->page_size <= 0
+        || sqlite3_exec (self->db, limit, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf (error, error_size, "%s", sqlite3_errmsg (self->db));
         pole_store_destroy (&self);
         return NULL;
     }
@@ -944,6 +1310,7 @@ pole_store_destroy (pole_store_t **self_p)
     pole_store_t *self = *self_p;
     if (!self)
         return;
+    s_checkpointer_stop (self);
     for (int id = 0; id < ST_MAX; id++)
         sqlite3_finalize (self->stmt[id]);
     if (self->db) {
@@ -952,6 +1319,9 @@ pole_store_destroy (pole_store_t **self_p)
             zsys_error ("store: close %s: %s", self->path,
                         sqlite3_errmsg (self->db));
     }
+    pthread_cond_destroy (&self->ck_cond);
+    pthread_cond_destroy (&self->ck_done);
+    pthread_mutex_destroy (&self->ck_mutex);
     free (self->path);
     free (self);
     *self_p = NULL;
@@ -1162,6 +1532,11 @@ int
 pole_store_dossier_update (pole_store_t *self, const pole_dossier_t *dossier,
                            const char *at)
 {
+    s_bind_dossier (self->stmt[ST_DOSSIER_UPDATE_FACTS], dossier, at);
+    if (s_step_done (self, ST_DOSSIER_UPDATE_FACTS))
+        return -1;
+    if (sqlite3_changes (self->db) == 1)
+        return 0;
     s_bind_dossier (self->stmt[ST_DOSSIER_UPDATE], dossier, at);
     if (s_step_done (self, ST_DOSSIER_UPDATE))
         return -1;

@@ -36,7 +36,8 @@ typedef struct _pole_store_t pole_store_t;
 pole_store_t *pole_store_new (const char *path, char *error,
                               size_t error_size);
 
-/*  Close the database (checkpointing the WAL). Nulls *self_p.            */
+/*  Close the database (stopping the checkpointer, then checkpointing the
+    WAL). Nulls *self_p.                                                    */
 void pole_store_destroy (pole_store_t **self_p);
 
 /*  Replace the list of configured territories the reads join against
@@ -223,6 +224,76 @@ int pole_store_chain_head (pole_store_t *self, int64_t *seq, char hash[65]);
 /*  The database's size on disk: page_count x page_size, plus the -wal
     file (which may hold pages not yet checkpointed). -1 on error.         */
 int64_t pole_store_size_bytes (pole_store_t *self);
+
+/*  The WAL checkpoint, off the commit path.
+
+    A COMMIT never checkpoints (PRAGMA wal_autocheckpoint = 0). SQLite's
+    automatic checkpoint ran inside the COMMIT that took the WAL past 1000
+    pages: it copied the pages back into the database file and fsynced it
+    before that batch could be acknowledged, and the requests arriving
+    meanwhile queued behind it (tests/bench/RESULTS.md). Durability is
+    unchanged: synchronous=FULL, the WAL is fsynced by every COMMIT; the
+    checkpoint only moves committed pages from the WAL into the file.
+    Instead:
+
+    * The checkpointer, a thread of the store with a connection of its own
+      (pole_store_checkpointer_start), runs a PASSIVE checkpoint whenever
+      POLE_STORE_CHECKPOINT_PAGES pages were committed since its last
+      pass, and about once a second while commits left pages behind. A
+      PASSIVE checkpoint takes no lock that a writer waits for. It passes
+      a second time for what was committed during the first. When no
+      commit lands until the next transaction begins (a pause in the
+      writes), it has caught up: that transaction starts the WAL over
+      from its beginning, so the file is rewritten in place, not grown.
+    * Under steady writes (hundreds of commits a second) a commit always
+      lands while the checkpointer syncs the database file, and only the
+      writer can catch up. pole_store_checkpoint_idle, called by poled's
+      loop between batches (its 250 ms tick), is that bound: once the WAL
+      holds more than POLE_STORE_WAL_BOUND_PAGES pages, it lets the
+      checkpointer's pass in hand end, then checkpoints on poled's own
+      connection, where no commit can land meanwhile: it copies the few
+      pages the checkpointer has not, syncs the file (a pause of about
+      one fsync for the requests that arrive then, once every
+      POLE_STORE_WAL_BOUND_PAGES pages instead of once every 1000 in a
+      COMMIT), and the next transaction starts the WAL over.
+    * A reader that holds an old snapshot (a backup or a verification in
+      progress) keeps any checkpoint, whatever its mode, from copying the
+      pages committed after that snapshot: the WAL grows by what is
+      committed meanwhile (a RESTART or TRUNCATE checkpoint would have to
+      stop poled's writes until the reader ends, which it does not do).
+      When the reader ends, the next checkpoint catches up, and
+      journal_size_limit cuts the file back to 4 x the bound at the
+      first commit after the WAL starts over.
+    * Without checkpointer and loop (tests, tools, the fuzzer), a COMMIT
+      that leaves more than 4 x POLE_STORE_WAL_BOUND_PAGES pages in the
+      WAL checkpoints (PASSIVE) as SQLite's automatic checkpoint did, so
+      that the WAL never grows without limit for want of a loop.         */
+#define POLE_STORE_CHECKPOINT_PAGES 1000
+#define POLE_STORE_WAL_BOUND_PAGES 4096
+
+/*  Start the checkpointer thread (once; stopped by pole_store_destroy).
+    0, or -1 if its connection cannot be opened (logged).                  */
+int pole_store_checkpointer_start (pole_store_t *self);
+
+/*  Between batches, outside a transaction: checkpoint on this connection
+    if the WAL holds more than POLE_STORE_WAL_BOUND_PAGES pages. Returns 1
+    when it caught up with the last commit (the next transaction starts
+    the WAL over), 0 when there was nothing to do or it could not catch
+    up (the checkpointer was at it, or a reader holds an old snapshot:
+    logged once), -1 on error.                                              */
+int pole_store_checkpoint_idle (pole_store_t *self);
+
+/*  A PASSIVE checkpoint now, on this connection (tests, tools): *pages
+    and *copied (either may be NULL) get the WAL's pages and how many of
+    them are in the database file. 0 caught up, 1 not (a reader, or a
+    concurrent checkpoint), -1 on error.                                   */
+int pole_store_checkpoint (pole_store_t *self, int *pages, int *copied);
+
+/*  The pages in the WAL as of this connection's last commit (0 after the
+    WAL started over and nothing was committed yet), and the checkpoint
+    passes run by the checkpointer thread (for tests).                     */
+int pole_store_wal_pages (pole_store_t *self);
+uint64_t pole_store_checkpointer_passes (pole_store_t *self);
 
 /*  The underlying handle, for tests only.                                */
 void *pole_store_handle (pole_store_t *self);

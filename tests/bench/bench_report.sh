@@ -12,6 +12,14 @@
 # and granted, co-funding, annual reports, the next years opened by the
 # calendar; or declined, withdrawn, rejected, closed), with notes on the way,
 # at times spread over 2009-2012; its `dossiers` row is the fold of its log.
+# The log carries its hash chain (schema 6, daemon/store.h): each row's hash
+# is computed by the INSERT itself, as daemon/store.c computes it, with the
+# SQL function pole_sha256 registered in python's sqlite3 (hashlib) and the
+# same canonical text (json_array over the row's columns, made by SQLite);
+# the chain head (table `chain`) is written in the same transaction. poled
+# verifies the chain in the background at each start: the script waits for
+# that verification, prints its outcome and time, and only then times the
+# queries (so that they do not share the disk and the cores with it).
 # The file is cached in /tmp, keyed by the schema version (and the size and
 # generator version), so that a second run skips the fill.
 #
@@ -31,7 +39,7 @@ DOSSIERS=${DOSSIERS:-100000}
 EVENTS=${EVENTS:-1000000}
 RUNS=${RUNS:-5}
 CACHE_DIR=${BENCH_CACHE_DIR:-/tmp}
-GENERATOR=1              # bump when the generated data changes
+GENERATOR=2              # bump when the generated data changes (2: hash chain)
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/pole-bench-report.XXXXXX)
 PID=
@@ -78,7 +86,7 @@ else
     echo "bench_report: filling $DOSSIERS dossiers, $EVENTS events (cached in $CACHE)"
     cp "$TMP/empty.db" "$TMP/fill.db"
     "$PY" - "$TMP/fill.db" "$DOSSIERS" "$EVENTS" <<'PYEOF'
-import calendar, json, random, sqlite3, sys, time
+import calendar, hashlib, json, random, sqlite3, sys, time
 
 path, N, E = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 t_start = time.perf_counter()
@@ -307,6 +315,17 @@ t1 = time.perf_counter()
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA synchronous = OFF")          # this fill only
 db.execute("PRAGMA cache_size = -262144")
+
+
+def sha256_hex(text):
+    """pole_sha256 (daemon/store.c): the lowercase hex SHA-256 of the UTF-8
+    text, NULL for NULL."""
+    if text is None:
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+db.create_function("pole_sha256", 1, sha256_hex, deterministic=True)
 db.execute("BEGIN")
 db.executemany("INSERT INTO dossiers (id, pays, holder, holder_type, title,"
                " state, prev_state, version, study_asked, study_granted,"
@@ -314,9 +333,21 @@ db.executemany("INSERT INTO dossiers (id, pays, holder, holder_type, title,"
                " mode, pole_name, host, cofunding_eur, opened_at, updated_at)"
                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                dossier_rows)
+# Each row chained to the one before, by the INSERT itself as in
+# daemon/store.c (ST_EVENT_APPEND): the values cast to the columns' types,
+# then hash = pole_sha256 (previous hash or '' || json_array (the columns
+# but the hash, in the order of POLE_STORE_EVENT_CANONICAL))
+VALUES = ("CAST (?1 AS INTEGER), CAST (?2 AS INTEGER), CAST (?3 AS TEXT),"
+          " CAST (?4 AS TEXT), CAST (?5 AS TEXT), CAST (?6 AS TEXT),"
+          " CAST (?7 AS TEXT), CAST (?8 AS TEXT), CAST (?9 AS TEXT)")
 db.executemany("INSERT INTO events (seq, dossier, event, fields, actor, at,"
-               " from_state, to_state, request_id) VALUES (?,?,?,?,?,?,?,?,?)",
+               " from_state, to_state, request_id, hash) VALUES (" + VALUES +
+               ", pole_sha256 (ifnull ((SELECT hash FROM events ORDER BY seq"
+               " DESC LIMIT 1), '') || json_array (" + VALUES + ")))",
                event_rows())
+# the chain head, in the same transaction (ST_CHAIN_UPDATE)
+db.execute("INSERT OR REPLACE INTO chain (id, seq, hash) SELECT 1, seq,"
+           " ifnull (hash, '') FROM events ORDER BY seq DESC LIMIT 1")
 db.execute("COMMIT")
 t2 = time.perf_counter()
 # consistency: each dossier's row is in the state of its last event
@@ -326,12 +357,17 @@ bad = db.execute("SELECT count(*) FROM dossiers d JOIN (SELECT dossier,"
 counts = db.execute("SELECT (SELECT count(*) FROM dossiers),"
                     " (SELECT count(*) FROM events),"
                     " (SELECT min(at) FROM events),"
-                    " (SELECT max(at) FROM events)").fetchone()
+                    " (SELECT max(at) FROM events),"
+                    " (SELECT count(*) FROM events WHERE hash IS NULL),"
+                    " (SELECT seq FROM chain WHERE id = 1)").fetchone()
 db.close()
 print("  generated in %.1f s, inserted in %.1f s: %d dossiers, %d events, "
-      "%s .. %s, %d dossier(s) not matching their last event"
+      "%s .. %s, %d dossier(s) not matching their last event, %d event(s)"
+      " without hash, chain head at seq %s"
       % (t1 - t0, t2 - t1, counts[0], counts[1], counts[2], counts[3],
-         bad[0]))
+         bad[0], counts[4], counts[5]))
+if bad[0] or counts[4] or counts[5] != E:
+    sys.exit("bench_report: the generated database is not consistent")
 PYEOF
     rm -f "$CACHE-wal" "$CACHE-shm"       # of an older file, if any
     mv "$TMP/fill.db" "$CACHE.part"
@@ -359,10 +395,11 @@ rennes = db.execute("SELECT count(*) FROM dossiers WHERE pays = 'Rennes'"
 db.close()
 
 log = open(os.path.join(TMP, "log"), "ab")
+log_start = log.tell()          # this poled's lines start here
 t0 = time.perf_counter()
 proc = subprocess.Popen([os.path.join(BIN, "poled"), "-c",
-                         os.path.join(TMP, "bench.cfg"), "-e", EP, "-p", "",
-                         "-d", DB], stdin=subprocess.DEVNULL, stdout=log,
+                         os.path.join(TMP, "bench.cfg"), "-e", EP, "-l", "",
+                         "-p", "", "-d", DB], stdin=subprocess.DEVNULL, stdout=log,
                         stderr=log)
 startup = None
 while time.perf_counter() - t0 < 120:
@@ -385,6 +422,34 @@ def vm():
 
 
 rss_started = vm()[0]
+
+
+def chain_verified(timeout=600):
+    """Wait for the verification of the hash chain that poled runs in the
+    background at start; its log line: (outcome, ms or None)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        log.flush()
+        with open(os.path.join(TMP, "log"), "rb") as f:
+            f.seek(log_start)
+            text = f.read().decode("utf-8", "replace")
+        for line in text.splitlines():
+            if "audit: the event log's hash chain verifies" in line:
+                ms = line.rsplit("(", 1)[-1].split()[0]
+                return "intact", int(ms) if ms.isdigit() else None
+            if "audit: THE EVENT LOG WAS CHANGED" in line \
+                    or "audit: the event log could not be verified" in line:
+                return line.split("audit: ", 1)[1][:160], None
+        if proc.poll() is not None:
+            sys.exit("bench_report: poled exited %s" % proc.returncode)
+        time.sleep(0.05)
+    return "no outcome within %d s" % timeout, None
+
+
+t_verify = time.perf_counter()
+chain, chain_ms = chain_verified()
+verify_wall = time.perf_counter() - t_verify + startup
+rss_verified = vm()[0]
 help_report = subprocess.run(CTL + ["report", "--help"], capture_output=True,
                              stdin=subprocess.DEVNULL)
 as_of_cli = b"--as-of" in help_report.stdout + help_report.stderr
@@ -472,6 +537,12 @@ for name, median, size in results:
     print("  %-36s %10.1f ms %10s  %s   (%d bytes)"
           % (name, median * 1000, "< 50 ms", ok(median < 0.050), size))
 print("  %-36s %9.1f MiB" % ("poled VmRSS after start-up", rss_started))
+print("  %-36s %12s   (%s ms in the worker; done %.1f s after the start;"
+      " queries timed after it)"
+      % ("hash chain verified at start", chain,
+         chain_ms if chain_ms is not None else "?", verify_wall))
+print("  %-36s %9.1f MiB" % ("poled VmRSS after the verification",
+                             rss_verified))
 print("  %-36s %9.1f MiB" % ("poled VmRSS after show/list/history",
                              rss_reads))
 print("  %-36s %9.1f MiB %10s  %s   (peak VmHWM %.1f MiB)"

@@ -4,11 +4,14 @@
 #
 #   1. disk: write 4 KiB + fdatasync, 1000 times, in the directory of the
 #      databases (bench_fsync), p50 / p99
-#   2. limit (a), storage: the SQLite work of one `note` event, as
-#      daemon/store.c does it (same schema, made by poled; same pragmas; same
-#      statements, a savepoint each), transactions of 16, no network
-#      (bench_sqlite). Two diagnostic variants beside it: with
-#      temp_store = MEMORY, and with synchronous = OFF (the CPU part alone)
+#   2. limit (a), storage: the SQLite work of one `note` event, done by
+#      daemon/store.c itself (bench_sqlite opens a pole_store_t: same schema,
+#      pragmas, statements with the hash chain, a savepoint each, the same
+#      WAL checkpointing), transactions of 16, no network. Diagnostic
+#      variants beside it: with the checkpoint back inside the COMMIT
+#      (wal_autocheckpoint = 1000, as before), with synchronous = OFF (the
+#      CPU part alone), and one event per transaction (the floor of the
+#      latency run), both ways
 #   3. limit (b), transport: a bare ROUTER that echoes each message back,
 #      same frames, same client counts (bench_load echo-server / echo)
 #   4. poled: CLIENTS DEALER clients (1 4 16 64), each on a dossier it opened
@@ -123,13 +126,18 @@ sqlite_run() {  # sqlite_run [ENV=...]: bench_sqlite on a fresh copy
     cp "$TMP/schema.db" "$TMP/limit.db"
     env "$@" "$B/bench_sqlite" "$TMP/limit.db" "$SECS" 16 16 "$TEXT"
 }
+AUTO="PRAGMA wal_autocheckpoint = 1000"   # SQLite's checkpoint, inside COMMIT
 SQL=$(sqlite_run)
-SQL_MEM=$(sqlite_run BENCH_SQLITE_PRAGMAS="PRAGMA temp_store = MEMORY")
+SQL_AUTO=$(sqlite_run BENCH_SQLITE_PRAGMAS="$AUTO")
 SQL_OFF=$(sqlite_run BENCH_SQLITE_SYNC=OFF)
 # the storage floor of the latency run: one event per transaction
-rm -f "$TMP/limit.db"*
-cp "$TMP/schema.db" "$TMP/limit.db"
-SQL_1=$("$B/bench_sqlite" "$TMP/limit.db" "$SECS" 1 16 "$TEXT")
+sqlite_one() {  # sqlite_one [ENV=...]: bench_sqlite, one event per transaction
+    rm -f "$TMP/limit.db"*
+    cp "$TMP/schema.db" "$TMP/limit.db"
+    env "$@" "$B/bench_sqlite" "$TMP/limit.db" "$SECS" 1 16 "$TEXT"
+}
+SQL_1=$(sqlite_one)
+SQL_1_AUTO=$(sqlite_one BENCH_SQLITE_PRAGMAS="$AUTO")
 
 # 3. limit (b): the echo
 "$B/bench_load" echo-server -e "$ECHO_EP" 2>"$TMP/echo.log" &
@@ -213,12 +221,18 @@ echo "   errors: $(for n in $CLIENTS; do printf '%s ' "$(kv errors "${POLE[$n]}"
 echo
 printf '  SQLite alone, transactions of 16, no network: %s events/s (COMMIT p50 %s us, p99 %s us;\n' \
     "$(kv per_s "$SQL")" "$(kv commit_p50_us "$SQL")" "$(kv commit_p99_us "$SQL")"
-printf '    %s us of statements per event outside the COMMIT)\n' "$(kv work_us_per_event "$SQL")"
-printf '    diagnosis, not limits: with temp_store = MEMORY %s events/s (%s us per event);\n' \
-    "$(kv per_s "$SQL_MEM")" "$(kv work_us_per_event "$SQL_MEM")"
-printf '    synchronous = OFF %s events/s (%s us); one event per transaction: COMMIT p50 %s us, p99 %s us\n' \
-    "$(kv per_s "$SQL_OFF")" "$(kv work_us_per_event "$SQL_OFF")" \
-    "$(kv commit_p50_us "$SQL_1")" "$(kv commit_p99_us "$SQL_1")"
+printf '    %s us of statements per event outside the COMMIT, of which %s us of checkpoint bound;\n' \
+    "$(kv work_us_per_event "$SQL")" "$(kv checkpoint_us_per_event "$SQL")"
+printf '    largest WAL %s KiB)\n' "$(kv wal_max_kib "$SQL")"
+printf '    diagnosis, not limits: with the checkpoint inside the COMMIT (as before) %s events/s\n' \
+    "$(kv per_s "$SQL_AUTO")"
+printf '    (COMMIT p50 %s us, p99 %s us); synchronous = OFF %s events/s (%s us per event);\n' \
+    "$(kv commit_p50_us "$SQL_AUTO")" "$(kv commit_p99_us "$SQL_AUTO")" \
+    "$(kv per_s "$SQL_OFF")" "$(kv work_us_per_event "$SQL_OFF")"
+printf '    one event per transaction: COMMIT p50 %s us, p99 %s us, max %s us;\n' \
+    "$(kv commit_p50_us "$SQL_1")" "$(kv commit_p99_us "$SQL_1")" "$(kv commit_max_us "$SQL_1")"
+printf '    the same with the checkpoint inside the COMMIT: p50 %s us, p99 %s us, max %s us\n' \
+    "$(kv commit_p50_us "$SQL_1_AUTO")" "$(kv commit_p99_us "$SQL_1_AUTO")" "$(kv commit_max_us "$SQL_1_AUTO")"
 echo
 if [[ " $CLIENTS " == *" 16 "* ]]; then
     ours=$(median "${V_POLE[@]}"); sq=$(median "${V_SQL[@]}"); ec=$(median "${V_ECHO[@]}")

@@ -9,11 +9,15 @@ the ROUTER identity: the empty delimiter frame, then the body, so each line
 starts with "|". Valid and invalid requests from proto/PROTOCOL.md.
 
     python3 tests/fuzz/make_corpus.py        # rewrites both directories
+
+Files whose name starts with "found-" (inputs kept from libFuzzer runs,
+tests/fuzz/README.md) or "crash-" (fixed crashes, regression tests) are
+not written here and are kept when the directories are rewritten.
 """
 import os
-import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+KEPT = ("found-", "crash-")     # not ours: kept on a rewrite
 S = b"POLE/1"
 
 
@@ -208,8 +212,10 @@ def main():
     codec = os.path.join(HERE, "corpus", "codec")
     handler = os.path.join(HERE, "corpus", "handler")
     for d in (codec, handler):
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
+        os.makedirs(d, exist_ok=True)
+        for name in os.listdir(d):
+            if not name.startswith(KEPT):
+                os.unlink(os.path.join(d, name))
     requests = dict(VALID)
     requests.update(INVALID)
     for name, msgs in requests.items():

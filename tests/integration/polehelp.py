@@ -15,12 +15,29 @@ Everything here drives the real binaries found in $POLE_BUILD_DIR:
 
 Only loopback TCP and IPC endpoints are used. Waits are bounded polls, never
 bare sleeps.
+
+POLE_POLED_WRAPPER (environment): a command line put in front of poled's in
+Poled.start(), e.g. "valgrind --leak-check=full" (`make check-valgrind`,
+tests/integration/run_valgrind.sh). When it is set, Poled's readiness and
+stop timeouts are multiplied by POLE_SLOW_FACTOR (default 20). When the
+wrapper is valgrind, polehelp gives it its own --log-file (one per start, in
+the Poled's directory; a --log-file in the wrapper is replaced) and
+--error-exitcode=99 unless the wrapper names one, and reads the log once the
+process has ended: an error (invalid read or write, use of uninitialised
+memory, bad free, ...), a definite or indirect leak, or an exit status of
+99 makes stop(), kill(), restart(), start() (of a previous run) or close()
+raise ValgrindError (a PoledError) with the log. A process ended by SIGKILL
+has no leak summary; its log is checked for errors only.
+POLE_VALGRIND_LOG_DIR, if set, receives a copy of every valgrind log
+(POLE_VALGRIND_TEST-PID-exitSTATUS.log).
 """
 
 import atexit
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +55,49 @@ POLED = os.path.join(BUILD_DIR, "poled")
 POLECTL = os.path.join(BUILD_DIR, "polectl")
 
 SIGNATURE = b"POLE/1"
+
+# poled under a wrapper (valgrind): see the module's docstring
+WRAPPER = shlex.split(os.environ.get("POLE_POLED_WRAPPER", ""))
+VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
+SLOW = float(os.environ.get("POLE_SLOW_FACTOR", "20")) if WRAPPER else 1.0
+VALGRIND_LOG_DIR = os.environ.get("POLE_VALGRIND_LOG_DIR")
+VALGRIND_EXIT = 99
+if VALGRIND:
+    WRAPPER = [w for w in WRAPPER if not w.startswith("--log-file=")]
+    exits = [w for w in WRAPPER if w.startswith("--error-exitcode=")]
+    if exits:
+        VALGRIND_EXIT = int(exits[-1].split("=", 1)[1])
+    else:
+        WRAPPER.append("--error-exitcode=%d" % VALGRIND_EXIT)
+
+# What valgrind's memcheck calls its errors (the first line of each report)
+_VG_ERROR_RE = re.compile(
+    r"^==\d+== (Invalid (read|write|free|realloc)|Conditional jump|"
+    r"Use of uninitialised|Syscall param|Mismatched free|"
+    r"Source and destination overlap|Argument .* of function .* has a "
+    r"fishy|Process terminating with default action of signal "
+    r"(4|6|7|8|11) )", re.M)
+_VG_LOST_RE = re.compile(
+    r"==\d+==\s+(definitely|indirectly) lost: ([\d,]+) bytes in ([\d,]+) "
+    r"blocks")
+_VG_SUMMARY_RE = re.compile(r"==\d+== ERROR SUMMARY: ([\d,]+) errors")
+
+
+def valgrind_problems(text, killed=False):
+    """What is wrong in a valgrind (memcheck) log, as a list of lines:
+    errors, definite and indirect leaks, a non-zero ERROR SUMMARY. With
+    killed=True (SIGKILL: valgrind wrote no summary) only the errors."""
+    problems = [m.group(0).split("== ", 1)[1]
+                for m in _VG_ERROR_RE.finditer(text)]
+    if not killed:
+        for kind, nbytes, blocks in _VG_LOST_RE.findall(text):
+            if int(nbytes.replace(",", "")):
+                problems.append("%s lost: %s bytes in %s blocks"
+                                % (kind, nbytes, blocks))
+        m = _VG_SUMMARY_RE.search(text)
+        if m and int(m.group(1).replace(",", "")):
+            problems.append(m.group(0).split("== ", 1)[1])
+    return problems
 
 # The 21 Pays of DOMAIN.md, canonical names, with their departement.
 TERRITORIES = [
@@ -218,6 +278,10 @@ class PoledError(Exception):
     pass
 
 
+class ValgrindError(PoledError):
+    """valgrind's log of a poled reports an error or a leak."""
+
+
 def backtrace(pid):
     """The stacks of a hung process, for the failure message (gdb if
     installed; else what /proc tells)."""
@@ -295,6 +359,8 @@ class Poled:
         self.proc = None
         self.starts = 0
         self.env = None         # extra environment for poled (NOTIFY_SOCKET)
+        self.vg_log = None      # valgrind's log of the current process
+        self.vg_checked = True  # ... read already (or no valgrind)
         _LIVE.add(self)
         if start:
             try:
@@ -311,18 +377,64 @@ class Poled:
             cmd.append("-v")
         return cmd
 
+    def wrapped_command(self):
+        """command(), behind $POLE_POLED_WRAPPER if set (valgrind: with
+        its log file for this start)."""
+        if not WRAPPER:
+            return self.command()
+        wrapper = list(WRAPPER)
+        if VALGRIND:
+            self.vg_log = os.path.join(self.dir,
+                                       "valgrind-%d.log" % self.starts)
+            wrapper.append("--log-file=%s" % self.vg_log)
+        return wrapper + self.command()
+
+    def check_valgrind(self):
+        """Once the process has ended: read valgrind's log of it (once)
+        and raise ValgrindError if it reports an error or a definite or
+        indirect leak, or if poled exited with valgrind's error status."""
+        if (self.vg_checked or self.proc is None
+                or self.proc.poll() is None):
+            return
+        self.vg_checked = True
+        rc = self.proc.returncode
+        try:
+            with open(self.vg_log, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError as e:
+            raise ValgrindError("valgrind wrote no log %s: %s; poled "
+                                "log:\n%s" % (self.vg_log, e, self.log()))
+        if VALGRIND_LOG_DIR:
+            os.makedirs(VALGRIND_LOG_DIR, exist_ok=True)
+            test = os.environ.get("POLE_VALGRIND_TEST", "poled")
+            shutil.copy(self.vg_log, os.path.join(
+                VALGRIND_LOG_DIR, "%s-%d-exit%s.log"
+                % (test, self.proc.pid, rc)))
+        problems = valgrind_problems(text, killed=(rc == -signal.SIGKILL))
+        if rc == VALGRIND_EXIT:
+            problems.append("poled exited %d (valgrind's error status)" % rc)
+        if problems:
+            raise ValgrindError("valgrind found in poled (pid %d, exit %s): "
+                                "%s\nvalgrind log %s:\n%s\npoled log:\n%s"
+                                % (self.proc.pid, rc, "; ".join(problems),
+                                   self.vg_log, text, self.log()[-5000:]))
+
     def start(self, deadline=15.0):
         assert self.proc is None or self.proc.poll() is not None
+        self.check_valgrind()           # the previous run, if not read yet
+        deadline *= SLOW
         log = open(self.log_path, "ab")
         log.write(b"---- start %d ----\n" % self.starts)
         log.flush()
-        self.starts += 1
         env = None
         if self.env:
             env = dict(os.environ)
             env.update(self.env)
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+        command = self.wrapped_command()
+        self.starts += 1
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, env=env)
+        self.vg_checked = not VALGRIND
         log.close()
         try:
             self.wait_ready(deadline)
@@ -353,9 +465,12 @@ class Poled:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout=15.0):
-        """SIGTERM, wait, return the exit status (the caller checks it)."""
+        """SIGTERM, wait, return the exit status (the caller checks it).
+        Under valgrind, raises ValgrindError (a PoledError) if its log
+        reports a problem."""
         if self.proc is None:
             return None
+        timeout *= SLOW
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -364,9 +479,11 @@ class Poled:
                 stacks = backtrace(self.proc.pid)
                 self.proc.kill()
                 self.proc.wait()
+                self.vg_checked = True
                 raise PoledError("poled did not exit within %.0fs of SIGTERM"
                                  "\nits threads:\n%s\nlog:\n%s"
                                  % (timeout, stacks, self.log()))
+        self.check_valgrind()
         return self.proc.returncode
 
     def kill(self):
@@ -374,6 +491,7 @@ class Poled:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(15)
+        self.check_valgrind()
         return self.proc.returncode
 
     def restart(self, clean=True):
@@ -390,18 +508,34 @@ class Poled:
         return rc
 
     def close(self):
+        """Stop (SIGTERM, else SIGKILL) and remove the directory. Under
+        valgrind, raises ValgrindError (after the cleanup) if the log of
+        the last run reports a problem."""
         _LIVE.discard(self)
+        problem = None
         try:
             if self.running():
                 try:
                     self.stop(5)
+                except ValgrindError as e:
+                    problem = e         # a finding: not swallowed
                 except PoledError:
                     pass
+            if VALGRIND and self.proc is not None and not self.vg_checked:
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                try:
+                    self.check_valgrind()
+                except ValgrindError as e:
+                    problem = e
         finally:
             if self.proc is not None and self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
             self.tmp.cleanup()
+        if problem is not None:
+            raise problem
 
     def log(self):
         try:

@@ -2,7 +2,8 @@
     holds), append-only log, the chain head, idempotent retry,
     group commit, and the proof that rebuilding the dossiers from the log
     gives the live table. The requests go through the server's batch
-    handler, as in poled, without the network.                             */
+    handler, as in poled, without the network. Then the WAL checkpoint,
+    off the commit path and bounded (store.h).                             */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -741,6 +743,259 @@ test_full_disk_mid_batch (void **state)
                       0);
 }
 
+
+//  --------------------------------------------------------------------------
+//  The WAL checkpoint (store.h). These tests open the store on a file made
+//  with 1 KiB pages, so that the bounds (in pages) are reached with little
+//  data; the store reads the page size and sizes its limits from it.
+
+#define S_PAGE 1024
+//  The pages one batch of s_wal_commit (f, 2, 5000) adds to the WAL, at most
+#define S_BATCH 50
+//  A WAL frame: the page and its 24-byte header; the file has a 32-byte one
+#define S_WAL_BYTES(pages) (32 + (int64_t) (pages) * (S_PAGE + 24))
+
+typedef struct {
+    char dir[256];
+    char path[300];
+    char wal[310];
+    pole_store_t *store;
+    int64_t next_id;
+} wal_fixture_t;
+
+static int
+s_wal_setup (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) calloc (1, sizeof (wal_fixture_t));
+    snprintf (f->dir, sizeof f->dir, "/tmp/pole-test-wal-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->path, sizeof f->path, "%s/pole.db", f->dir);
+    snprintf (f->wal, sizeof f->wal, "%s-wal", f->path);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    char sql[128];
+    snprintf (sql, sizeof sql,
+              "PRAGMA page_size = %d; CREATE TABLE x (y); DROP TABLE x;",
+              S_PAGE);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("store: %s", error);
+    *state = f;
+    return 0;
+}
+
+static int
+s_wal_teardown (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    pole_store_destroy (&f->store);
+    //  A clean close checkpoints and removes the WAL
+    struct stat info;
+    assert_int_not_equal (stat (f->wal, &info), 0);
+    char command[400];
+    snprintf (command, sizeof command, "rm -rf '%s'", f->dir);
+    assert_int_equal (system (command), 0);
+    free (f);
+    return 0;
+}
+
+static int64_t
+s_wal_file (wal_fixture_t *f)
+{
+    struct stat info;
+    return stat (f->wal, &info) == 0 ? (int64_t) info.st_size : 0;
+}
+
+//  One transaction of `events` notes of `bytes` bytes each (a 10 KiB note
+//  is about 11 pages of the log with its index entries)
+static void
+s_wal_commit (wal_fixture_t *f, int events, size_t bytes)
+{
+    char *text = (char *) malloc (bytes + 1);
+    memset (text, 'w', bytes);
+    text[bytes] = 0;
+    pole_field_t field = {"text", text};
+    assert_int_equal (pole_store_begin (f->store), 0);
+    for (int i = 0; i < events; i++) {
+        char rid[32];
+        snprintf (rid, sizeof rid, "wal-%" PRId64, ++f->next_id);
+        assert_true (pole_store_event_append (f->store, 1, "note", &field, 1,
+                                              "tester", "2026-11-28T00:00:00Z",
+                                              "draft", "draft", rid)
+                     > 0);
+    }
+    assert_int_equal (pole_store_commit (f->store), 0);
+    free (text);
+}
+
+static int64_t
+s_wal_scalar (wal_fixture_t *f, const char *sql)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int64_t value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+//  A COMMIT never checkpoints: the WAL only grows, well past the 1000
+//  pages where SQLite's automatic checkpoint would have run inside a
+//  COMMIT; durability is as before. A checkpoint then catches up, and the
+//  next transaction starts the WAL over, rewriting the file in place.
+static void
+test_commit_does_not_checkpoint (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    assert_int_equal (s_wal_scalar (f, "PRAGMA synchronous"), 2);   //  FULL
+    assert_int_equal (s_wal_scalar (f, "PRAGMA wal_autocheckpoint"), 0);
+    assert_int_equal (s_wal_scalar (f, "PRAGMA journal_size_limit"),
+                      (int64_t) 4 * POLE_STORE_WAL_BOUND_PAGES * S_PAGE);
+    int previous = 0;
+    while (pole_store_wal_pages (f->store) < 1500) {
+        s_wal_commit (f, 4, 2000);
+        int pages = pole_store_wal_pages (f->store);
+        assert_true (pages > previous);         //  never started over
+        previous = pages;
+        assert_int_equal (s_wal_file (f), S_WAL_BYTES (pages));
+    }
+    int64_t size = s_wal_file (f);
+    int pages = 0, copied = 0;
+    assert_int_equal (pole_store_checkpoint (f->store, &pages, &copied), 0);
+    assert_int_equal (pages, previous);
+    assert_int_equal (copied, pages);
+    s_wal_commit (f, 1, 100);
+    assert_true (pole_store_wal_pages (f->store) < 20);
+    assert_int_equal (s_wal_file (f), size);    //  rewritten, not grown
+    //  Nothing was lost on the way
+    assert_int_equal (s_wal_scalar (f, "SELECT count(*) FROM events"),
+                      f->next_id);
+}
+
+//  poled's loop calls pole_store_checkpoint_idle between batches: however
+//  long the writes go on, the WAL stays within the bound plus a batch.
+static void
+test_wal_bounded_by_the_loop (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    sqlite3_exec ((sqlite3 *) pole_store_handle (f->store),
+                  "PRAGMA synchronous = OFF", NULL, NULL, NULL);   //  speed
+    int caught_up = 0, most = 0;
+    int64_t largest = 0;
+    for (int batch = 0; batch < 1200; batch++) {
+        s_wal_commit (f, 2, 5000);
+        int pages = pole_store_wal_pages (f->store);
+        most = pages > most ? pages : most;
+        int rc = pole_store_checkpoint_idle (f->store);
+        assert_true (rc >= 0);
+        caught_up += rc;
+        if (rc == 1)
+            assert_true (pages > POLE_STORE_WAL_BOUND_PAGES);
+        int64_t size = s_wal_file (f);
+        largest = size > largest ? size : largest;
+    }
+    //  About 24 pages a batch, 29,000 in all: the loop caught up 6 times
+    assert_true (caught_up >= 2);
+    assert_true (most <= POLE_STORE_WAL_BOUND_PAGES + S_BATCH);
+    assert_true (largest <= S_WAL_BYTES (POLE_STORE_WAL_BOUND_PAGES + S_BATCH));
+    //  Under the bound, it leaves the checkpoint to the checkpointer
+    s_wal_commit (f, 1, 100);
+    assert_int_equal (pole_store_checkpoint_idle (f->store), 0);
+}
+
+//  Without checkpointer nor loop (a tool, a test, the fuzzer), a COMMIT
+//  checkpoints once the WAL holds four times the bound: still bounded.
+static void
+test_wal_bounded_without_loop (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    sqlite3_exec ((sqlite3 *) pole_store_handle (f->store),
+                  "PRAGMA synchronous = OFF", NULL, NULL, NULL);
+    int restarts = 0, previous = 0;
+    int64_t largest = 0;
+    for (int batch = 0; batch < 3000; batch++) {
+        s_wal_commit (f, 2, 5000);
+        int pages = pole_store_wal_pages (f->store);
+        assert_true (pages <= 4 * POLE_STORE_WAL_BOUND_PAGES + S_BATCH);
+        if (pages < previous)
+            restarts++;
+        previous = pages;
+        int64_t size = s_wal_file (f);
+        largest = size > largest ? size : largest;
+    }
+    assert_true (restarts >= 1);
+    assert_true (largest
+                 <= S_WAL_BYTES (4 * POLE_STORE_WAL_BOUND_PAGES + S_BATCH));
+}
+
+//  The checkpointer thread does the checkpoints off the loop: it passes
+//  while commits go on, and once they stop it catches up by itself, so
+//  that the next transaction starts the WAL over.
+static void
+test_checkpointer_thread (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    assert_int_equal (pole_store_checkpointer_start (f->store), 0);
+    assert_int_equal (pole_store_checkpointer_start (f->store), 0);  //  once
+    int64_t largest = 0;
+    for (int batch = 0; batch < 600; batch++) {
+        s_wal_commit (f, 2, 5000);
+        assert_true (pole_store_checkpoint_idle (f->store) >= 0);
+        int64_t size = s_wal_file (f);
+        largest = size > largest ? size : largest;
+    }
+    assert_true (pole_store_checkpointer_passes (f->store) > 0);
+    assert_true (largest <= S_WAL_BYTES (POLE_STORE_WAL_BOUND_PAGES + S_BATCH));
+    //  Idle: within a second or so the thread has caught up, and a small
+    //  transaction starts the WAL over
+    bool restarted = false;
+    for (int tries = 0; tries < 100 && !restarted; tries++) {
+        zclock_sleep (100);
+        s_wal_commit (f, 1, 100);
+        restarted = pole_store_wal_pages (f->store) < 20;
+    }
+    assert_true (restarted);
+    assert_int_equal (s_wal_scalar (f, "SELECT count(*) FROM events"),
+                      f->next_id);
+}
+
+//  A reader holding an old snapshot (a backup, a verification) keeps the
+//  checkpoint from passing it: the WAL grows past the bound meanwhile,
+//  without stopping the writes. Once it ends, the loop catches up, the WAL
+//  starts over and its file is cut back to 4 times the bound.
+static void
+test_wal_pinned_by_a_reader (void **state)
+{
+    wal_fixture_t *f = (wal_fixture_t *) *state;
+    sqlite3_exec ((sqlite3 *) pole_store_handle (f->store),
+                  "PRAGMA synchronous = OFF", NULL, NULL, NULL);
+    s_wal_commit (f, 1, 100);
+    sqlite3 *reader;
+    assert_int_equal (sqlite3_open (f->path, &reader), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (reader,
+                                    "BEGIN; SELECT count(*) FROM events;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    while (pole_store_wal_pages (f->store) < 5 * POLE_STORE_WAL_BOUND_PAGES) {
+        s_wal_commit (f, 2, 5000);
+        assert_int_equal (pole_store_checkpoint_idle (f->store), 0);
+    }
+    assert_true (s_wal_file (f) > S_WAL_BYTES (5 * POLE_STORE_WAL_BOUND_PAGES));
+    assert_int_equal (pole_store_checkpoint (f->store, NULL, NULL), 1);
+    assert_int_equal (sqlite3_exec (reader, "COMMIT", NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (reader);
+    assert_int_equal (pole_store_checkpoint_idle (f->store), 1);
+    s_wal_commit (f, 1, 100);
+    assert_true (pole_store_wal_pages (f->store) < 20);
+    assert_true (s_wal_file (f)
+                 <= (int64_t) 4 * POLE_STORE_WAL_BOUND_PAGES * S_PAGE);
+}
+
 int
 main (void)
 {
@@ -775,6 +1030,16 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_outbox_rows_with_event, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_commit_does_not_checkpoint,
+                                         s_wal_setup, s_wal_teardown),
+        cmocka_unit_test_setup_teardown (test_wal_bounded_by_the_loop,
+                                         s_wal_setup, s_wal_teardown),
+        cmocka_unit_test_setup_teardown (test_wal_bounded_without_loop,
+                                         s_wal_setup, s_wal_teardown),
+        cmocka_unit_test_setup_teardown (test_checkpointer_thread,
+                                         s_wal_setup, s_wal_teardown),
+        cmocka_unit_test_setup_teardown (test_wal_pinned_by_a_reader,
+                                         s_wal_setup, s_wal_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
