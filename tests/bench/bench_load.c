@@ -68,13 +68,7 @@ typedef struct {
     int64_t sent[MAX_WINDOW];  //  ... and when it was sent
 } client_t;
 
-static int64_t
-s_now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "bench_util.h"
 
 static double
 s_cpu_self (void)
@@ -110,13 +104,6 @@ s_cpu_of (int pid)
         != 2)
         return -1;
     return (double) (utime + stime) / sysconf (_SC_CLK_TCK);
-}
-
-static int
-s_cmp_i64 (const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
 }
 
 static double
