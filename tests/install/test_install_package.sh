@@ -167,8 +167,10 @@ fi
 if file "$tmp/unpacked/usr/sbin/poled" | grep -q 'not stripped'; then
     fail "poled is not stripped in the package"
 fi
-dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./lib/systemd/system/poled.service \
-    | grep -qx 'ExecStart=/usr/sbin/poled -c /etc/pole/poled.cfg' \
+# Read from the tree unpacked above: grep -q on a dpkg-deb | tar pipe
+# stops reading early, and pipefail turns the writers' SIGPIPE into a failure
+grep -qx 'ExecStart=/usr/sbin/poled -c /etc/pole/poled.cfg' \
+    "$tmp/unpacked/lib/systemd/system/poled.service" \
     && pass "the packaged unit runs /usr/sbin/poled -c /etc/pole/poled.cfg" \
     || fail "the packaged unit's ExecStart is not /usr/sbin/poled -c /etc/pole/poled.cfg"
 
