@@ -59,8 +59,10 @@ docs: build
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
+# Every build directory the targets here create: build, sanitize (-asan),
+# check-long's fuzzers (-fuzz) and check-valgrind (-vg).
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-vg
 
 # Long checks, not part of `make test`: each libFuzzer target (tests/fuzz/)
 # for FUZZ_SECONDS on its corpus, built with clang into $(BUILD)-fuzz/.

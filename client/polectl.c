@@ -368,6 +368,9 @@ s_secure (const s_options_t *opts, zsock_t *socket)
 //  A monitor on `socket` that reports failed handshakes: a key the server
 //  does not know, or a server that speaks CURVE to a plain client (or the
 //  reverse), is otherwise only a silent timeout. NULL if it cannot be set.
+//  A failure without detail (the peer closed the connection during the
+//  handshake) is only counted: a daemon killed during the handshake is a
+//  try without an answer, which the next try may get.
 
 static zsock_t *
 s_monitor (zsock_t *socket)
@@ -378,11 +381,9 @@ s_monitor (zsock_t *socket)
         return NULL;
     zsock_t *monitor = NULL;
     if (zmq_socket_monitor (zsock_resolve (socket), endpoint,
-                            //  Not NO_DETAIL: a daemon killed during the
-                            //  handshake is a try without an answer, which
-                            //  the next try may get
-                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0) {
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
         monitor = zsock_new (ZMQ_PAIR);
         if (monitor && zsock_connect (monitor, "%s", endpoint)) {
             zsock_destroy (&monitor);
@@ -392,7 +393,8 @@ s_monitor (zsock_t *socket)
     return monitor;
 }
 
-//  A monitor event arrived: say what it means and return the exit status
+//  A monitor event arrived: say what it means and return the exit status,
+//  or -1, saying nothing, for a failure without detail (s_monitor)
 
 static int
 s_handshake_failed (const s_options_t *opts, zsock_t *monitor,
@@ -407,6 +409,8 @@ s_handshake_failed (const s_options_t *opts, zsock_t *monitor,
         memcpy (&value, zframe_data (head) + 2, 4);
     }
     zmsg_destroy (&event);
+    if (number == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        return -1;
     if (number == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         fprintf (stderr, "polectl: %s refused our key (ZAP status %u): the "
                  "public key of %s is not in the daemon's keys list\n",
@@ -461,6 +465,9 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
     if ((double) timeout_ms < opts->timeout * 1000.0)
         timeout_ms++;
     int tries = opts->retries + 1;
+    //  Handshakes that failed without detail, over all tries: alone they
+    //  prove nothing, but with a timeout they are the likeliest reason
+    int handshakes_failed = 0;
 
     for (int attempt = 0; attempt < tries; attempt++) {
         //  A new socket for every try: libzmq reconnects by itself, but a
@@ -504,6 +511,11 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
             if (which == monitor) {
                 int status = s_handshake_failed (opts, monitor,
                                                  opts->endpoint);
+                //  Without detail: libzmq reconnects, so wait on
+                if (status < 0) {
+                    handshakes_failed++;
+                    continue;
+                }
                 zpoller_destroy (&poller);
                 zsock_destroy (&monitor);
                 zsock_destroy (&dealer);
@@ -548,8 +560,19 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
         zsock_destroy (&monitor);
         zsock_destroy (&dealer);
     }
-    fprintf (stderr, "polectl: no answer from %s within %gs (%d %s)\n",
-             opts->endpoint, opts->timeout, tries, tries == 1? "try": "tries");
+    //  Still a timeout (exit 5): a daemon that died during a handshake
+    //  looks the same. The hint names what to check.
+    char hint[160] = "";
+    if (handshakes_failed)
+        snprintf (hint, sizeof hint,
+                  "; the connection's security handshake failed %d %s (%s)",
+                  handshakes_failed, handshakes_failed == 1 ? "time" : "times",
+                  opts->cert ? "is --server-key the daemon's public key?"
+                             : "does the daemon require CURVE keys? see "
+                               "--cert and --server-key");
+    fprintf (stderr, "polectl: no answer from %s within %gs (%d %s)%s\n",
+             opts->endpoint, opts->timeout, tries, tries == 1 ? "try" : "tries",
+             hint);
     return POLECTL_EXIT_NO_ANSWER;
 }
 

@@ -6,6 +6,9 @@ the real polectl (keys made by `polectl keygen`) and by raw pyzmq CURVE
 sockets. Checks:
 
 * an unknown key is refused at the handshake, and so is a plain client;
+* a handshake that fails without detail (the peer drops the connection:
+  a wrong --server-key, or a plain client dropped before the server's
+  greeting reached it) is still a timeout (exit 5), whose message says so;
 * every role trying every event it may not send is answered FORBIDDEN
   (polectl exit 7) and nothing is written; a holder acts on its own
   dossiers only, reads its own only;
@@ -17,15 +20,17 @@ sockets. Checks:
 import os
 import pwd
 import re
+import socket
 import subprocess
+import threading
 import time
 import unittest
 
 import zmq
 
-from polehelp import (CTX, POLECTL, POLED, SIGNATURE, Poled, PoledError,
-                      config_text, error_reply, free_tcp_port,
-                      new_request_id, ok_event_reply)
+from polehelp import (CTX, POLECTL, POLED, SIGNATURE, SLOW, Poled,
+                      PoledError, config_text, ctl, error_reply,
+                      free_tcp_port, new_request_id, ok_event_reply)
 
 EVENTS = [
     "open", "legitimate_holder", "request_study", "grant_study",
@@ -226,6 +231,24 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(self.poled.events(), before)
 
+    def test_wrong_server_key_times_out_with_a_hint(self):
+        # The daemon cannot open our HELLO and drops the connection without
+        # a word: the client sees only handshakes failing without detail,
+        # on every reconnect. Some other key (the stranger's) stands for a
+        # wrong --server-key.
+        before = self.poled.events()
+        cmd = [POLECTL, "-e", self.poled.tcp_endpoint, "-t", str(2 * SLOW),
+               "-r", "0", "--cert", self.poled.keyfile["Admin"],
+               "--server-key", self.poled.public["stranger"], "ping"]
+        p = subprocess.run(cmd, capture_output=True, timeout=60 * SLOW,
+                           env=dict(os.environ, POLE_ENDPOINT=""))
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 5, err)
+        self.assertRegex(err, r"no answer from .* \(1 try\); the connection's "
+                              r"security handshake failed \d+ times? "
+                              r"\(is --server-key the daemon's public key\?\)")
+        self.assertEqual(self.poled.events(), before)
+
     def test_each_role_each_forbidden_event(self):
         """Every event a role may not send: FORBIDDEN, nothing written."""
         mine = self.open_dossier("Brest", "ADESS Brest")
@@ -385,6 +408,58 @@ class AuthTest(unittest.TestCase):
         # the plain subscriber got nothing
         self.assertEqual(plain.poll(200), 0)
         plain.close()
+
+
+class DroppedHandshakeTest(unittest.TestCase):
+    """A plain client whose connection is dropped during the handshake.
+
+    A CURVE daemon that drops a plain client before its greeting reached
+    the client leaves libzmq nothing to report but a handshake failed
+    without detail (run_valgrind.sh, test_plain_client_refused). Here a
+    listener that closes every connection at once makes that certain.
+    """
+
+    def test_timeout_says_the_handshake_failed(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        port = listener.getsockname()[1]
+        done = threading.Event()
+
+        def drop():
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                conn.close()
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        try:
+            rc, out, err = ctl("ping", endpoint="tcp://127.0.0.1:%d" % port,
+                               check=False, timeout=1, retries=1,
+                               env={"POLE_CERT": "", "POLE_SERVER_KEY": ""})
+        finally:
+            done.set()
+            thread.join()
+            listener.close()
+        self.assertEqual(rc, 5, err)
+        self.assertRegex(err, r"no answer from .* \(2 tries\); the "
+                              r"connection's security handshake failed \d+ "
+                              r"times? \(does the daemon require CURVE keys\? "
+                              r"see --cert and --server-key\)")
+
+    def test_no_listener_no_hint(self):
+        # nothing listening: no handshake began, a plain timeout
+        port = free_tcp_port()
+        rc, out, err = ctl("ping", endpoint="tcp://127.0.0.1:%d" % port,
+                           check=False, timeout=0.5, retries=0,
+                           env={"POLE_CERT": "", "POLE_SERVER_KEY": ""})
+        self.assertEqual(rc, 5, err)
+        self.assertIn("no answer from", err)
+        self.assertNotIn("handshake", err)
 
 
 class NoAuthBindingTest(unittest.TestCase):

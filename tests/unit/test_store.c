@@ -1,9 +1,11 @@
 /*  Store tests: schema and migrations (schema 6 chains the rows a v5 file
-    holds), append-only log, the chain head, idempotent retry,
-    group commit, and the proof that rebuilding the dossiers from the log
-    gives the live table. The requests go through the server's batch
-    handler, as in poled, without the network. Then the WAL checkpoint,
-    off the commit path and bounded (store.h).                             */
+    holds, schema 7 fills the report's tallies from what a v6 file holds
+    and drops two CHECKs of the log but keeps the hash's length),
+    append-only log, the chain head, idempotent retry, group commit, and
+    the proof that rebuilding the dossiers from the log gives the live
+    table. The requests go through the server's batch handler, as in
+    poled, without the network. Then the WAL checkpoint, off the commit
+    path and bounded (store.h).                                            */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,6 +216,57 @@ test_fresh_database_settings (void **state)
     sqlite3_finalize (stmt);
 }
 
+//  What migration 7 adds, taken away to make an older file
+#define S_UNDO_SCHEMA_7                                                      \
+    "DROP TRIGGER tally_open; DROP TRIGGER tally_move;"                       \
+    " DROP TRIGGER tally_study_grant; DROP TRIGGER tally_cofunding;"          \
+    " DROP TRIGGER tally_post_year; DROP TABLE tally_pays;"                   \
+    " DROP TABLE tally_money;"
+
+//  Take the file back to schema 6: migration 7's tallies dropped, and the
+//  two CHECKs it took from the events table put back, edited in place as
+//  SQLite documents it (writable_schema, then a new schema_version so that
+//  the schema is read again). Migration 7 refuses a table that lacks them.
+static void
+s_undo_schema_7 (fixture_t *f)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_equal (sqlite3_exec (db, S_UNDO_SCHEMA_7, NULL, NULL, NULL),
+                      SQLITE_OK);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
+                                   " WHERE name = 'events'"
+                                   " AND instr (sql, 'GLOB') = 0"
+                                   " AND instr (sql, 'json_valid') = 0"
+                                   " AND instr (sql, 'length (hash) = 64)') > 0"
+                                   " AND instr (sql, 'fields TEXT NOT NULL,')"
+                                   " > 0"),
+                      1);
+    char sql[640];
+    snprintf (sql, sizeof sql,
+              "PRAGMA writable_schema = ON;"
+              "UPDATE sqlite_schema SET sql = replace (replace (sql,"
+              " 'length (hash) = 64)', 'length (hash) = 64"
+              " AND hash NOT GLOB ''*[^0-9a-f]*'')'),"
+              " 'fields TEXT NOT NULL,',"
+              " 'fields TEXT NOT NULL CHECK (json_valid (fields)),')"
+              " WHERE type = 'table' AND name = 'events';"
+              "PRAGMA schema_version = %lld;"
+              "PRAGMA writable_schema = OFF;"
+              "PRAGMA user_version = 6;",
+              (long long) s_scalar (f, "PRAGMA schema_version") + 1);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
+                                   " WHERE name = 'events' AND instr (sql,"
+                                   " 'length (hash) = 64 AND hash NOT GLOB"
+                                   " ''*[^0-9a-f]*'')') > 0 AND instr (sql,"
+                                   " 'fields TEXT NOT NULL CHECK (json_valid"
+                                   " (fields)),') > 0"),
+                      1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
+                                   " WHERE name LIKE 'tally%'"),
+                      0);
+}
+
 static void
 test_migration_from_version_1 (void **state)
 {
@@ -221,6 +274,7 @@ test_migration_from_version_1 (void **state)
     s_ok_state (f, s_request (POLE_CMD_OPEN, "m1", 0, NULL,
                               "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
     //  Take the file back to schema 1: without migration 2's index
+    s_undo_schema_7 (f);
     sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
     assert_int_equal (sqlite3_exec (db,
                                     "DROP INDEX events_at;"
@@ -282,6 +336,7 @@ test_migration_from_version_5 (void **state)
     char *written = s_text (f, "SELECT group_concat (hash, ',') FROM"
                                " (SELECT hash FROM events ORDER BY seq)");
     //  Back to schema 5: no hash column, no chain head
+    s_undo_schema_7 (f);
     sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
     assert_int_equal (sqlite3_exec (db,
                                     "DROP TABLE chain;"
@@ -295,7 +350,8 @@ test_migration_from_version_5 (void **state)
     f->store = pole_store_new (f->path, error, sizeof error);
     if (!f->store)
         fail_msg ("reopen: %s", error);
-    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 6);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"),
+                      POLE_STORE_SCHEMA_VERSION);
     char *migrated = s_text (f, "SELECT group_concat (hash, ',') FROM"
                                 " (SELECT hash FROM events ORDER BY seq)");
     assert_string_equal (migrated, written);
@@ -332,6 +388,7 @@ static void
 test_migration_from_version_5_empty (void **state)
 {
     fixture_t *f = (fixture_t *) *state;
+    s_undo_schema_7 (f);
     sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
     assert_int_equal (sqlite3_exec (db,
                                     "DROP TABLE chain;"
@@ -353,6 +410,269 @@ test_migration_from_version_5_empty (void **state)
     assert_int_equal (pole_audit_verify (f->path, &result), 0);
     assert_true (result.ok);
     assert_int_equal (result.events, 0);
+}
+
+//  A whole number in a JSON text, read with SQLite's json_extract
+static int64_t
+s_json_int (fixture_t *f, const char *json, const char *path)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT json_extract (?1, ?2)",
+                                          -1, &stmt, NULL),
+                      SQLITE_OK);
+    sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, path, -1, SQLITE_STATIC);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    if (sqlite3_column_type (stmt, 0) != SQLITE_INTEGER)
+        fail_msg ("%s is not a whole number in %s", path, json);
+    int64_t value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+//  The tallies as text, to compare before and after a migration. The rows
+//  a dossier moved away from stay in tally_pays at zero (the triggers
+//  update, never delete), while the migration's fill only makes rows for
+//  where dossiers stand: the report reads only dossiers > 0, and so do
+//  these.
+#define S_TALLY_PAYS_TEXT                                                    \
+    "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT pays || '/'"   \
+    " || state || '/' || dossiers || '/' || posts AS row FROM tally_pays"    \
+    " WHERE dossiers <> 0 OR posts <> 0 ORDER BY pays, state)"
+#define S_TALLY_MONEY_TEXT                                                   \
+    "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT kind || '/'"   \
+    " || day || '/' || year || '/' || funder || '/' || amount AS row"        \
+    " FROM tally_money ORDER BY kind, day, year, funder)"
+
+//  Schema 7 fills the tallies from what a schema 6 file holds, and the
+//  fill agrees with what the triggers kept event by event: every kind of
+//  tally, a dossier moved through many states, a Pays with a terminal
+//  dossier and a new one. The report reads the same before and after; the
+//  events lose the hash CHECK's GLOB and json_valid (fields), the hash's
+//  length stays checked.
+static void
+test_migration_from_version_6 (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    //  Dinan: a study granted, co-funding, posts granted, a second year
+    s_ok_state (f,
+                s_request (POLE_CMD_OPEN, "m6-1", 0, NULL,
+                           "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
+    struct {
+        const char *event, *fields, *state;
+    } steps[] = {
+        {"request_study", "amount=24000", "study_requested"},
+        {"grant_study", "amount=20000", "study_funded"},
+        {"add_cofunding", "funder=CD22|amount=5000|year=2010", "study_funded"},
+        {"deliver_study", "diagnosis=d|priority_actions=p|governance=g",
+         "study_delivered"},
+        {"validate", "stakeholders=a,b", "validated"},
+        {"create_pole", "mode=ex_nihilo|name=X", "pole_created"},
+        {"request_posts", "posts=2", "posts_requested"},
+        {"grant_posts", "posts=2", "funding_year_1"},
+        {"file_annual_report", "year=1", "funding_year_1"},
+        {"start_next_year", "", "funding_year_2"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char id[32];
+        snprintf (id, sizeof id, "m6-step-%zu", i);
+        assert_string_equal (
+            s_ok_state (f, s_request (POLE_CMD_EVENT, id, 1, steps[i].event,
+                                      steps[i].fields)),
+            steps[i].state);
+    }
+    //  Brest: declined, reopened, withdrawn; then a new dossier in Brest
+    //  (one live dossier per Pays: the first is no longer live)
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "m6-2", 0, NULL,
+                              "pays=Brest|holder=ADESS|holder_type=ess_actor"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-3", 2, "request_study",
+                              "amount=10000"));
+    assert_string_equal (
+        s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-4", 2, "decline_study",
+                                  "reason=budget")),
+        "study_declined");
+    s_actor = "region";
+    assert_string_equal (s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-5", 2,
+                                                   "reopen", "reason=mistake")),
+                         "study_requested");
+    s_actor = "tester";
+    assert_string_equal (
+        s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-6", 2, "withdraw",
+                                  "reason=gave up")),
+        "withdrawn");
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "m6-7", 0, NULL,
+                              "pays=Brest|holder=Resam|holder_type=ess_actor"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-8", 3, "note", "text=hello"));
+
+    //  What the triggers kept
+    char *text = s_text (f, "SELECT dossiers || '/' || posts FROM tally_pays"
+                            " WHERE pays = 'Dinan'"
+                            " AND state = 'funding_year_2'");
+    assert_string_equal (text, "1/2");
+    free (text);
+    //  left: the row stays, at zero
+    text = s_text (f, "SELECT dossiers || '/' || posts FROM tally_pays"
+                      " WHERE pays = 'Dinan' AND state = 'funding_year_1'");
+    assert_string_equal (text, "0/0");
+    free (text);
+    //  left by the first Brest dossier, entered by the second
+    text = s_text (f, "SELECT group_concat (state || '=' || dossiers, ',')"
+                      " FROM (SELECT state, dossiers FROM tally_pays"
+                      " WHERE pays = 'Brest' ORDER BY state)");
+    assert_string_equal (text, "draft=1,study_declined=0,study_requested=0,"
+                               "withdrawn=1");
+    free (text);
+    assert_int_equal (s_scalar (f, "SELECT sum (dossiers) FROM tally_pays"), 3);
+    assert_int_equal (s_scalar (f, "SELECT sum (amount) FROM tally_money"
+                                   " WHERE kind = 'study_grant'"),
+                      20000);
+    assert_int_equal (s_scalar (f, "SELECT sum (amount) FROM tally_money"
+                                   " WHERE kind = 'cofunding'"
+                                   " AND funder = 'CD22' AND year = '2010'"),
+                      5000);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM tally_money"
+                                   " WHERE kind = 'cofunding'"),
+                      1);
+    //  two funded years of two posts
+    assert_int_equal (s_scalar (f, "SELECT sum (amount) FROM tally_money"
+                                   " WHERE kind = 'post_year'"),
+                      4);
+    const pole_params_t *params = pole_config_params (f->config);
+    int64_t post_eur = params->post_eur_per_year;
+    char *live = pole_store_report_json (f->store, NULL, params);
+    assert_non_null (live);
+    assert_int_equal (s_json_int (f, live, "$.dossiers"), 3);
+    assert_int_equal (s_json_int (f, live, "$.by_state.funding_year_2"), 1);
+    assert_int_equal (s_json_int (f, live, "$.by_state.funding_year_1"), 0);
+    assert_int_equal (s_json_int (f, live, "$.by_state.draft"), 1);
+    assert_int_equal (s_json_int (f, live, "$.by_state.withdrawn"), 1);
+    assert_int_equal (s_json_int (f, live, "$.study_granted_eur"), 20000);
+    assert_int_equal (s_json_int (f, live, "$.cofunding_eur"), 5000);
+    assert_int_equal (s_json_int (f, live, "$.post_funding_eur_per_year"),
+                      2 * post_eur);
+    assert_int_equal (s_json_int (f, live, "$.money.post_funding_eur"),
+                      4 * post_eur);
+    assert_int_equal (s_json_int (f, live, "$.money.cofunding_by_funder.CD22"),
+                      5000);
+    assert_int_equal (s_json_int (f, live, "$.money.total_eur"),
+                      20000 + 5000 + 4 * post_eur);
+    //  As of the day of the events (poled's real clock): the states from
+    //  the log, the money from the tally, the same figures
+    char *day = s_text (f, "SELECT substr (max (at), 1, 10) FROM events");
+    char *as_of = pole_store_report_json (f->store, day, params);
+    assert_non_null (as_of);
+    assert_int_equal (s_json_int (f, as_of, "$.dossiers"), 3);
+    assert_int_equal (s_json_int (f, as_of, "$.by_state.funding_year_2"), 1);
+    assert_int_equal (s_json_int (f, as_of, "$.post_funding_eur_per_year"),
+                      2 * post_eur);
+    assert_int_equal (s_json_int (f, as_of, "$.money.total_eur"),
+                      20000 + 5000 + 4 * post_eur);
+    char *pays_kept = s_text (f, S_TALLY_PAYS_TEXT);
+    char *money_kept = s_text (f, S_TALLY_MONEY_TEXT);
+    assert_string_equal (pays_kept, "Brest/draft/1/0;Brest/withdrawn/1/0;"
+                                    "Dinan/funding_year_2/1/2");
+
+    //  Back to schema 6: no tallies, the events' CHECKs as schema 6 left
+    //  them
+    s_undo_schema_7 (f);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 6);
+
+    //  Migration 7 runs at the reopening
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("reopen: %s", error);
+    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"),
+                      POLE_STORE_SCHEMA_VERSION);
+    char *events_sql = s_text (f, "SELECT sql FROM sqlite_schema WHERE"
+                                  " type = 'table' AND name = 'events'");
+    assert_null (strstr (events_sql, "GLOB"));
+    assert_null (strstr (events_sql, "json_valid"));
+    assert_non_null (strstr (events_sql, "length (hash) = 64"));
+    free (events_sql);
+    char *pays_filled = s_text (f, S_TALLY_PAYS_TEXT);
+    char *money_filled = s_text (f, S_TALLY_MONEY_TEXT);
+    assert_string_equal (pays_filled, pays_kept);
+    assert_string_equal (money_filled, money_kept);
+    char *live_after = pole_store_report_json (f->store, NULL, params);
+    char *as_of_after = pole_store_report_json (f->store, day, params);
+    assert_non_null (live_after);
+    assert_non_null (as_of_after);
+    assert_string_equal (live_after, live);
+    assert_string_equal (as_of_after, as_of);
+
+    //  The log is untouched: the chain verifies
+    pole_audit_result_t result;
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    if (!result.ok)
+        fail_msg ("%s", result.message);
+    assert_int_equal (result.events,
+                      s_scalar (f, "SELECT count(*) FROM events"));
+
+    //  The triggers are back: a new event moves the tally
+    f->server
+        = pole_server_new (f->config, f->store, "inproc://test-m6", false);
+    assert_non_null (f->server);
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m6-after", 3, "add_cofunding",
+                              "funder=CD29|amount=1500|year=2011"));
+    assert_int_equal (s_scalar (f, "SELECT sum (amount) FROM tally_money"
+                                   " WHERE kind = 'cofunding'"
+                                   " AND funder = 'CD29' AND year = '2011'"),
+                      1500);
+    char *live_later = pole_store_report_json (f->store, NULL, params);
+    assert_non_null (live_later);
+    assert_int_equal (s_json_int (f, live_later, "$.cofunding_eur"), 6500);
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    assert_true (result.ok);
+    free (live_later);
+    free (live_after);
+    free (as_of_after);
+    free (pays_filled);
+    free (money_filled);
+    free (pays_kept);
+    free (money_kept);
+    free (as_of);
+    free (day);
+    free (live);
+}
+
+//  Schema 7 took the GLOB away, not the length: a hash of the wrong
+//  length is still refused by the table; one of the right length that is
+//  not hexadecimal passes the CHECK (the chain's verification refuses it)
+static void
+test_hash_check_still_checks_length (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "hc1", 0, NULL,
+                              "pays=Rennes|holder=X|holder_type=pays"));
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    int rc = sqlite3_exec (db,
+                           "INSERT INTO events (dossier, event, fields,"
+                           " actor, at, from_state, to_state, hash)"
+                           " VALUES (1, 'note', '{}', 'x',"
+                           " '2010-01-01T00:00:00Z', 'draft', 'draft',"
+                           " 'abc')",
+                           NULL, NULL, NULL);
+    //  (the store's handle gives extended result codes)
+    assert_int_equal (rc & 0xff, SQLITE_CONSTRAINT);
+    assert_int_equal (rc, SQLITE_CONSTRAINT_CHECK);
+    assert_non_null (strstr (sqlite3_errmsg (db), "CHECK constraint failed"));
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
+    rc = sqlite3_exec (db,
+                       "BEGIN; INSERT INTO events (dossier, event, fields,"
+                       " actor, at, from_state, to_state, hash)"
+                       " VALUES (1, 'note', '{}', 'x',"
+                       " '2010-01-01T00:00:00Z', 'draft', 'draft',"
+                       " replace (hex (zeroblob (32)), '0', 'g'))",
+                       NULL, NULL, NULL);
+    assert_int_equal (rc, SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL),
+                      SQLITE_OK);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 1);
 }
 
 //  For polectl status: the head follows the batches, the size the file
@@ -984,7 +1304,7 @@ test_wal_pinned_by_a_reader (void **state)
         s_wal_commit (f, 2, 5000);
         assert_int_equal (pole_store_checkpoint_idle (f->store), 0);
     }
-    assert_true (s_wal_file (f) > S_WAL_BYTES (5 * POLE_STORE_WAL_BOUND_PAGES));
+    assert_true (s_wal_file (f) >= S_WAL_BYTES (5 * POLE_STORE_WAL_BOUND_PAGES));
     assert_int_equal (pole_store_checkpoint (f->store, NULL, NULL), 1);
     assert_int_equal (sqlite3_exec (reader, "COMMIT", NULL, NULL, NULL),
                       SQLITE_OK);
@@ -1010,6 +1330,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_migration_from_version_5,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migration_from_version_5_empty,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_migration_from_version_6,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_hash_check_still_checks_length,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_chain_head_and_size, s_setup,
                                          s_teardown),
