@@ -45,13 +45,24 @@
     has shipped must never change. For the event e: the calendar year of
     the funded year it opens (a year opened late by start_next_year
     began at the end of the previous one, as its timer recorded), and the
-    posts of the dossier's latest grant_posts up to it.                    */
+    posts of the dossier's latest grant_posts up to it (and before it).   */
 #define S_YEAR_START_7                                                       \
     "CASE WHEN e.event = 'start_next_year' THEN min (e.at, ifnull ("          \
     " (SELECT strftime ('%Y-%m-%dT%H:%M:%SZ', t.deadline_at / 1000,"         \
     "   'unixepoch') FROM timers t WHERE t.dossier = e.dossier"              \
     "   AND t.kind = 'year_end' AND t.year = CAST (substr (e.from_state,"    \
     "   14) AS INTEGER) ORDER BY t.id DESC LIMIT 1), e.at)) ELSE e.at END"
+/*  Copy the tally_pays row of (row.pays, row.state) into tally_pays_day,
+    as the figure of the day of `at`.                                     */
+#define S_TALLY_DAY_7(row, at)                                               \
+    "INSERT INTO tally_pays_day SELECT pays, state, substr (" at ", 1, 10),"  \
+    " dossiers, posts FROM tally_pays WHERE pays = " row ".pays"             \
+    " AND state = " row ".state ON CONFLICT DO UPDATE SET"                   \
+    " dossiers = excluded.dossiers, posts = excluded.posts;"
+#define S_POSTS_BEFORE_7                                                     \
+    "ifnull ((SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"   \
+    " FROM events g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
+    " AND g.seq < e.seq ORDER BY g.seq DESC LIMIT 1), 0)"
 #define S_POSTS_AT_7                                                         \
     "ifnull ((SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"   \
     " FROM events g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
@@ -158,7 +169,9 @@ static const char *s_migrations[] = {
        report costs the same with ten dossiers or a million
        (docs/REPORT.md). tally_pays: how many dossiers stand in each
        (Pays, state), and their posts granted; kept by triggers on the
-       dossiers table, which the engine's decision updates. tally_money:
+       dossiers table, which the engine's decision updates;
+       tally_pays_day: its rows as they stood at the end of each day they
+       changed, for the reports as of a day. tally_money:
        the money of each day, by kind (study_grant in euros, post_year in
        posts, cofunding in euros), by the calendar year it counts in and
        by funder; kept by triggers on the log. Both are filled here from
@@ -180,8 +193,33 @@ static const char *s_migrations[] = {
     /* in the order the report sums them: kind, year, funder, then the
        days, which an as-of report cuts */
     "  PRIMARY KEY (kind, year, funder, day)) WITHOUT ROWID;"
+    "CREATE TABLE tally_pays_day ("
+    "  pays TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  day TEXT NOT NULL,"
+    "  dossiers INTEGER NOT NULL,"
+    "  posts INTEGER NOT NULL,"
+    "  PRIMARY KEY (pays, state, day)) WITHOUT ROWID;"
     "INSERT INTO tally_pays SELECT pays, state, count(*),"
     "  sum (ifnull (posts_granted, 0)) FROM dossiers GROUP BY pays, state;"
+    /* the history of tally_pays, from the log: each event that moved a
+       dossier takes it (with its posts) out of its state and into the
+       next, on the event's day; the rows are the running sums. A Pays is
+       set by open and never changes. */
+    "INSERT INTO tally_pays_day SELECT pays, state, day,"
+    "  sum (n) OVER win, sum (p) OVER win FROM (SELECT pays, state, day,"
+    "  sum (n) AS n, sum (p) AS p FROM ("
+    "   SELECT d.pays, e.to_state AS state, substr (e.at, 1, 10) AS day,"
+    "    1 AS n, " S_POSTS_AT_7 " AS p"
+    "   FROM events e JOIN dossiers d ON d.id = e.dossier"
+    "   WHERE e.event = 'open' OR e.from_state IS NOT e.to_state"
+    "   UNION ALL"
+    "   SELECT d.pays, e.from_state, substr (e.at, 1, 10), -1,"
+    "    -" S_POSTS_BEFORE_7
+    "   FROM events e JOIN dossiers d ON d.id = e.dossier"
+    "   WHERE e.event != 'open' AND e.from_state IS NOT e.to_state)"
+    "  GROUP BY pays, state, day)"
+    "  WINDOW win AS (PARTITION BY pays, state ORDER BY day);"
     "INSERT INTO tally_money SELECT 'study_grant', substr (at, 1, 10),"
     "  substr (at, 1, 4), '',"
     "  sum (ifnull (CAST (json_extract (fields, '$.amount') AS INTEGER), 0))"
@@ -197,10 +235,13 @@ static const char *s_migrations[] = {
     "  FROM events e WHERE e.event IN ('grant_posts', 'start_next_year')"
     "  AND e.to_state LIKE 'funding_year_%') GROUP BY day, year;"
     /* a dossier opened, moved to another state or Pays, or granted posts */
+    /* ... and the rows it changed, as they stand at the end of the day
+       (the event's time, which never runs backwards) */
     "CREATE TRIGGER tally_open AFTER INSERT ON dossiers BEGIN"
     "  INSERT INTO tally_pays VALUES (NEW.pays, NEW.state, 1,"
     "    ifnull (NEW.posts_granted, 0)) ON CONFLICT DO UPDATE SET"
-    "    dossiers = dossiers + 1, posts = posts + excluded.posts; END;"
+    "    dossiers = dossiers + 1, posts = posts + excluded.posts;"
+    "  " S_TALLY_DAY_7 ("NEW", "NEW.opened_at") " END;"
     "CREATE TRIGGER tally_move AFTER UPDATE OF pays, state, posts_granted"
     "  ON dossiers WHEN OLD.pays IS NOT NEW.pays OR OLD.state IS NOT"
     "  NEW.state OR OLD.posts_granted IS NOT NEW.posts_granted BEGIN"
@@ -209,7 +250,9 @@ static const char *s_migrations[] = {
     "    WHERE pays = OLD.pays AND state = OLD.state;"
     "  INSERT INTO tally_pays VALUES (NEW.pays, NEW.state, 1,"
     "    ifnull (NEW.posts_granted, 0)) ON CONFLICT DO UPDATE SET"
-    "    dossiers = dossiers + 1, posts = posts + excluded.posts; END;"
+    "    dossiers = dossiers + 1, posts = posts + excluded.posts;"
+    "  " S_TALLY_DAY_7 ("OLD", "NEW.updated_at")
+    "  " S_TALLY_DAY_7 ("NEW", "NEW.updated_at") " END;"
     /* money: the same expressions as the fill above, for the new row */
     "CREATE TRIGGER tally_study_grant AFTER INSERT ON events"
     "  WHEN NEW.event = 'grant_study' BEGIN"
@@ -299,33 +342,33 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     asked, ?3 the yearly amount per post.
 
     The figures come from the tallies kept as events are written (schema
-    7): `tally` is how many dossiers stand in each (Pays, state) and their
-    posts granted, `money` the euros (posts for post_year) by kind, year
-    and funder of every day up to the one asked. Now, the report reads
-    only those small tables, whatever the size of the log. As of a day,
-    where each dossier stood is read from the log (`past`: the state
-    reached by each dossier's last event up to the day's last sequence
-    number, its Pays from its open, its posts from its latest grant_posts),
-    which costs a look-up per dossier; the money still comes from the
-    tally, whose rows are dated.                                          */
+    7), so that a report reads a few hundred rows whatever the size of the
+    log: `tally` is how many dossiers stand in each (Pays, state) and
+    their posts granted (now: tally_pays; as of a day: for each (Pays,
+    state), its last row of tally_pays_day up to that day), `money` the
+    euros (posts for post_year) by kind, year and funder of every day up
+    to the one asked. Only the state of each Pays' latest live dossier as
+    of a day is read from the log (the latest dossiers of the Pays, newest
+    first, until one was live that day).                                  */
 #define REPORT_SQL                                                           \
     /* the last event of the day: the log's times never run backwards, so  \
        "as it stood at the end of the day" is "up to this sequence" */       \
-    "WITH bound AS (SELECT (SELECT max (seq) FROM events WHERE at <= ?1)"    \
-    "   AS s),"                                                              \
-    " past AS (SELECT o.dossier, json_extract (o.fields, '$.pays') AS pays," \
-    "   (SELECT l.to_state FROM events l WHERE l.dossier = o.dossier"        \
-    "    AND l.seq <= (SELECT s FROM bound) ORDER BY l.seq DESC LIMIT 1)"    \
-    "   AS state FROM events o WHERE ?1 IS NOT NULL AND o.event = 'open'"    \
-    "   AND o.seq <= (SELECT s FROM bound)),"                                \
+    "WITH bound AS (SELECT (SELECT seq FROM events WHERE at <= ?1"           \
+    "   ORDER BY at DESC, seq DESC LIMIT 1) AS s,"                           \
+    /* the newest dossier opened by then (ids grow with the opens) */      \
+    "   (SELECT dossier FROM events WHERE event = 'open' AND at <= ?1"       \
+    "   ORDER BY at DESC, seq DESC LIMIT 1) AS opened),"                     \
+    /* each one a seek into the key of tally_pays_day, backwards */         \
     " tally AS (SELECT pays, state, dossiers, posts FROM tally_pays"         \
     "   WHERE ?1 IS NULL AND dossiers > 0"                                   \
-    "   UNION ALL SELECT pays, state, count(*), ifnull (sum (CASE WHEN"      \
-    "   state LIKE 'funding_year_%' THEN (SELECT CAST (json_extract"         \
-    "   (g.fields, '$.posts') AS INTEGER) FROM events g"                     \
-    "   WHERE g.dossier = past.dossier AND g.event = 'grant_posts'"          \
-    "   AND g.seq <= (SELECT s FROM bound) ORDER BY g.seq DESC LIMIT 1)"     \
-    "   END), 0) FROM past GROUP BY pays, state),"                           \
+    "   UNION ALL SELECT * FROM (SELECT p.pays, p.state,"                    \
+    "   (SELECT h.dossiers FROM tally_pays_day h WHERE h.pays = p.pays"      \
+    "    AND h.state = p.state AND h.day <= substr (?1, 1, 10)"              \
+    "    ORDER BY h.day DESC LIMIT 1) AS dossiers,"                          \
+    "   (SELECT h.posts FROM tally_pays_day h WHERE h.pays = p.pays"         \
+    "    AND h.state = p.state AND h.day <= substr (?1, 1, 10)"              \
+    "    ORDER BY h.day DESC LIMIT 1) AS posts"                              \
+    "   FROM tally_pays p WHERE ?1 IS NOT NULL) WHERE dossiers > 0),"        \
     " running AS (SELECT name FROM temp.state_name WHERE running),"          \
     /* summed once, in the order of tally_money's key (no sort) */         \
     " money AS (SELECT kind, year, funder, sum (amount) AS amount"           \
@@ -367,9 +410,12 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     /* its latest live dossier: now, through the Pays index, newest first */ \
     "   'state', CASE WHEN ?1 IS NULL THEN (SELECT state FROM dossiers"      \
     "     WHERE pays = t.name AND state IN " LIVE_STATES                     \
-    "     ORDER BY id DESC LIMIT 1) ELSE (SELECT state FROM past"            \
-    "     WHERE past.pays = t.name AND state IN " LIVE_STATES                \
-    "     ORDER BY dossier DESC LIMIT 1) END))"                              \
+    "     ORDER BY id DESC LIMIT 1) ELSE (SELECT was FROM (SELECT (SELECT"    \
+    "     l.to_state FROM events l WHERE l.dossier = d.id"                   \
+    "     AND l.seq <= (SELECT s FROM bound) ORDER BY l.seq DESC LIMIT 1)"   \
+    "     AS was FROM dossiers d WHERE d.pays = t.name"                      \
+    "     AND d.id <= (SELECT opened FROM bound) ORDER BY d.id DESC)"        \
+    "     WHERE was IN " LIVE_STATES " LIMIT 1) END))"                       \
     "   FROM (SELECT * FROM temp.territory ORDER BY rowid) t)),"             \
     " 'pays_without_dossier', json ((SELECT json_group_array (t.name) FROM"  \
     "   (SELECT * FROM temp.territory ORDER BY rowid) t WHERE NOT EXISTS"    \

@@ -39,7 +39,7 @@ DOSSIERS=${DOSSIERS:-100000}
 EVENTS=${EVENTS:-1000000}
 RUNS=${RUNS:-5}
 CACHE_DIR=${BENCH_CACHE_DIR:-/tmp}
-GENERATOR=2              # bump when the generated data changes (2: hash chain)
+GENERATOR=3              # bump when the generated data changes (2: hash chain; 3: dossiers moved event by event, for schema 7's tallies)
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/pole-bench-report.XXXXXX)
 PID=
@@ -327,11 +327,32 @@ def sha256_hex(text):
 
 db.create_function("pole_sha256", 1, sha256_hex, deterministic=True)
 db.execute("BEGIN")
-db.executemany("INSERT INTO dossiers (id, pays, holder, holder_type, title,"
-               " state, prev_state, version, study_asked, study_granted,"
-               " posts_asked, posts_granted, funding_year, reports_filed,"
-               " mode, pole_name, host, cofunding_eur, opened_at, updated_at)"
-               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+# The dossiers are inserted as they were opened (draft, no posts), then
+# moved event by event, as poled's UPDATE moves them: the triggers of
+# schema 7 keep the report's tallies and their history by day
+# (tally_pays_day) from these moves. Their final rows are written last.
+# in the log's order: a move before an open that came later
+by_id = {r[0]: r for r in dossier_rows}
+OPEN = ("INSERT INTO dossiers (id, pays, holder, holder_type, title, state,"
+        " prev_state, version, study_asked, study_granted, posts_asked,"
+        " posts_granted, funding_year, reports_filed, mode, pole_name, host,"
+        " cofunding_eur, opened_at, updated_at) VALUES (?1,?2,?3,?4,?5,"
+        "'draft',NULL,1,NULL,NULL,NULL,NULL,NULL,0,NULL,NULL,NULL,0,?19,?19)")
+MOVE = ("UPDATE dossiers SET state = ?2, posts_granted = ifnull (?3,"
+        " posts_granted), updated_at = ?4 WHERE id = ?1")
+for (t, did, k, ev, f, actor, frm, to) in log:
+    if ev == "open":
+        db.execute(OPEN, by_id[did][:19])
+    elif frm != to or ev == "grant_posts":
+        db.execute(MOVE, (did, to, f.get("posts") if ev == "grant_posts"
+                          else None, iso(t)))
+del by_id
+db.executemany("UPDATE dossiers SET pays = ?2, holder = ?3, holder_type = ?4,"
+               " title = ?5, state = ?6, prev_state = ?7, version = ?8,"
+               " study_asked = ?9, study_granted = ?10, posts_asked = ?11,"
+               " posts_granted = ?12, funding_year = ?13, reports_filed = ?14,"
+               " mode = ?15, pole_name = ?16, host = ?17, cofunding_eur = ?18,"
+               " opened_at = ?19, updated_at = ?20 WHERE id = ?1",
                dossier_rows)
 # Each row chained to the one before, by the INSERT itself as in
 # daemon/store.c (ST_EVENT_APPEND): the values cast to the columns' types,
@@ -361,6 +382,24 @@ bad_tally = db.execute("SELECT count(*) FROM (SELECT pays, state, dossiers,"
                        " SELECT pays, state, count(*), sum (ifnull"
                        " (posts_granted, 0)) FROM dossiers GROUP BY pays,"
                        " state)").fetchone()[0]
+tally_diff = list(db.execute(
+    "SELECT 'tally', * FROM tally_pays WHERE dossiers != 0 EXCEPT SELECT"
+    " 'tally', pays, state, count(*), sum (ifnull (posts_granted, 0)) FROM"
+    " dossiers GROUP BY pays, state")) + list(db.execute(
+    "SELECT 'dossiers', pays, state, count(*), sum (ifnull (posts_granted,"
+    " 0)) FROM dossiers GROUP BY pays, state EXCEPT SELECT 'dossiers', *"
+    " FROM tally_pays"))
+tally_diff += list(db.execute(
+    "SELECT 'day', p.*, (SELECT dossiers || '@' || day FROM tally_pays_day h"
+    " WHERE h.pays = p.pays AND h.state = p.state ORDER BY day DESC LIMIT 1)"
+    " FROM tally_pays p WHERE dossiers IS NOT (SELECT dossiers FROM"
+    " tally_pays_day h WHERE h.pays = p.pays AND h.state = p.state ORDER BY"
+    " day DESC LIMIT 1)"))
+# and the last day of each one's history is where it stands now
+bad_tally += db.execute("SELECT count(*) FROM tally_pays p WHERE dossiers IS"
+                        " NOT (SELECT dossiers FROM tally_pays_day h WHERE"
+                        " h.pays = p.pays AND h.state = p.state ORDER BY day"
+                        " DESC LIMIT 1)").fetchone()[0]
 counts = db.execute("SELECT (SELECT count(*) FROM dossiers),"
                     " (SELECT count(*) FROM events),"
                     " (SELECT min(at) FROM events),"
@@ -374,6 +413,8 @@ print("  generated in %.1f s, inserted in %.1f s: %d dossiers, %d events, "
       % (t1 - t0, t2 - t1, counts[0], counts[1], counts[2], counts[3],
          bad[0], counts[4], counts[5]))
 if bad_tally:
+    for r in tally_diff:
+        print("   ", r)
     sys.exit("bench_report: %d (Pays, state) tallies do not match the"
              " dossiers" % bad_tally)
 if bad[0] or counts[4] or counts[5] != E:

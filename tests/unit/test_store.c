@@ -221,7 +221,7 @@ test_fresh_database_settings (void **state)
     "DROP TRIGGER tally_open; DROP TRIGGER tally_move;"                       \
     " DROP TRIGGER tally_study_grant; DROP TRIGGER tally_cofunding;"          \
     " DROP TRIGGER tally_post_year; DROP TABLE tally_pays;"                   \
-    " DROP TABLE tally_money;"
+    " DROP TABLE tally_pays_day; DROP TABLE tally_money;"
 
 //  Take the file back to schema 6: migration 7's tallies dropped, and the
 //  two CHECKs it took from the events table put back, edited in place as
@@ -440,6 +440,12 @@ s_json_int (fixture_t *f, const char *json, const char *path)
     "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT pays || '/'"   \
     " || state || '/' || dossiers || '/' || posts AS row FROM tally_pays"    \
     " WHERE dossiers <> 0 OR posts <> 0 ORDER BY pays, state)"
+//  tally_pays_day in full: a row for each day a (Pays, state) changed,
+//  at zero too, from the triggers as from the fill's running sums
+#define S_TALLY_DAY_TEXT                                                     \
+    "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT pays || '/'"   \
+    " || state || '/' || day || '/' || dossiers || '/' || posts AS row"      \
+    " FROM tally_pays_day ORDER BY pays, state, day)"
 #define S_TALLY_MONEY_TEXT                                                   \
     "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT kind || '/'"   \
     " || day || '/' || year || '/' || funder || '/' || amount AS row"        \
@@ -570,6 +576,11 @@ test_migration_from_version_6 (void **state)
                       20000 + 5000 + 4 * post_eur);
     char *pays_kept = s_text (f, S_TALLY_PAYS_TEXT);
     char *money_kept = s_text (f, S_TALLY_MONEY_TEXT);
+    char *days_kept = s_text (f, S_TALLY_DAY_TEXT);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM tally_pays_day"
+                                   " WHERE dossiers = 0"),
+                      s_scalar (f, "SELECT count(*) FROM tally_pays"
+                                   " WHERE dossiers = 0"));
     assert_string_equal (pays_kept, "Brest/draft/1/0;Brest/withdrawn/1/0;"
                                     "Dinan/funding_year_2/1/2");
 
@@ -598,6 +609,10 @@ test_migration_from_version_6 (void **state)
     char *money_filled = s_text (f, S_TALLY_MONEY_TEXT);
     assert_string_equal (pays_filled, pays_kept);
     assert_string_equal (money_filled, money_kept);
+    char *days_filled = s_text (f, S_TALLY_DAY_TEXT);
+    assert_string_equal (days_filled, days_kept);
+    free (days_filled);
+    free (days_kept);
     char *live_after = pole_store_report_json (f->store, NULL, params);
     char *as_of_after = pole_store_report_json (f->store, day, params);
     assert_non_null (live_after);
