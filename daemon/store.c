@@ -45,7 +45,7 @@
     has shipped must never change. For the event e: the calendar year of
     the funded year it opens (a year opened late by start_next_year
     began at the end of the previous one, as its timer recorded), and the
-    posts of the dossier's latest grant_posts up to it (and before it).   */
+    posts of the dossier's latest grant_posts up to it.                    */
 #define S_YEAR_START_7                                                       \
     "CASE WHEN e.event = 'start_next_year' THEN min (e.at, ifnull ("          \
     " (SELECT strftime ('%Y-%m-%dT%H:%M:%SZ', t.deadline_at / 1000,"         \
@@ -59,10 +59,14 @@
     " dossiers, posts FROM tally_pays WHERE pays = " row ".pays"             \
     " AND state = " row ".state ON CONFLICT DO UPDATE SET"                   \
     " dossiers = excluded.dossiers, posts = excluded.posts;"
-#define S_POSTS_BEFORE_7                                                     \
-    "ifnull ((SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"   \
-    " FROM events g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
-    " AND g.seq < e.seq ORDER BY g.seq DESC LIMIT 1), 0)"
+/*  The same, for the fill of tally_pays_day: through a copy of the
+    grant_posts events made for it (a seek each), rather than a walk back
+    through the dossier's events, which took the migration of a million
+    events from 6 to 51 s.                                                 */
+#define S_FILL_POSTS_7(cmp)                                                  \
+    "ifnull ((SELECT g.posts FROM temp.grant_posts_7 g"                      \
+    " WHERE g.dossier = e.dossier AND g.seq " cmp " e.seq"                   \
+    " ORDER BY g.seq DESC LIMIT 1), 0)"
 #define S_POSTS_AT_7                                                         \
     "ifnull ((SELECT CAST (json_extract (g.fields, '$.posts') AS INTEGER)"   \
     " FROM events g WHERE g.dossier = e.dossier AND g.event = 'grant_posts'" \
@@ -206,20 +210,27 @@ static const char *s_migrations[] = {
        dossier takes it (with its posts) out of its state and into the
        next, on the event's day; the rows are the running sums. A Pays is
        set by open and never changes. */
+    "CREATE TEMP TABLE grant_posts_7 (dossier INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL, posts INTEGER NOT NULL,"
+    "  PRIMARY KEY (dossier, seq)) WITHOUT ROWID;"
+    "INSERT INTO temp.grant_posts_7 SELECT dossier, seq, ifnull (CAST"
+    "  (json_extract (fields, '$.posts') AS INTEGER), 0) FROM events"
+    "  WHERE event = 'grant_posts';"
     "INSERT INTO tally_pays_day SELECT pays, state, day,"
     "  sum (n) OVER win, sum (p) OVER win FROM (SELECT pays, state, day,"
     "  sum (n) AS n, sum (p) AS p FROM ("
     "   SELECT d.pays, e.to_state AS state, substr (e.at, 1, 10) AS day,"
-    "    1 AS n, " S_POSTS_AT_7 " AS p"
+    "    1 AS n, " S_FILL_POSTS_7 ("<=") " AS p"
     "   FROM events e JOIN dossiers d ON d.id = e.dossier"
     "   WHERE e.event = 'open' OR e.from_state IS NOT e.to_state"
     "   UNION ALL"
     "   SELECT d.pays, e.from_state, substr (e.at, 1, 10), -1,"
-    "    -" S_POSTS_BEFORE_7
+    "    -" S_FILL_POSTS_7 ("<")
     "   FROM events e JOIN dossiers d ON d.id = e.dossier"
     "   WHERE e.event != 'open' AND e.from_state IS NOT e.to_state)"
     "  GROUP BY pays, state, day)"
     "  WINDOW win AS (PARTITION BY pays, state ORDER BY day);"
+    "DROP TABLE temp.grant_posts_7;"
     "INSERT INTO tally_money SELECT 'study_grant', substr (at, 1, 10),"
     "  substr (at, 1, 4), '',"
     "  sum (ifnull (CAST (json_extract (fields, '$.amount') AS INTEGER), 0))"
