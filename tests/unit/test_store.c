@@ -216,6 +216,30 @@ test_fresh_database_settings (void **state)
     sqlite3_finalize (stmt);
 }
 
+//  One step of a walk: an event, its fields, the state it must lead to
+typedef struct {
+    const char *event, *fields, *state;
+} step_t;
+
+//  Send each step to `dossier` (request ids PREFIX-step-N) and check the
+//  state each reaches; reopen is the Région's
+static void
+s_walk (fixture_t *f, int64_t dossier, const char *prefix,
+        const step_t *steps, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        char id[64];
+        snprintf (id, sizeof id, "%s-step-%zu", prefix, i);
+        s_actor = streq (steps[i].event, "reopen") ? "region" : "tester";
+        assert_string_equal (s_ok_state (f, s_request (POLE_CMD_EVENT, id,
+                                                       dossier,
+                                                       steps[i].event,
+                                                       steps[i].fields)),
+                             steps[i].state);
+    }
+    s_actor = "tester";
+}
+
 //  What migration 7 adds, taken away to make an older file
 #define S_UNDO_SCHEMA_7                                                      \
     "DROP TRIGGER tally_open; DROP TRIGGER tally_move;"                       \
@@ -465,9 +489,7 @@ test_migration_from_version_6 (void **state)
     s_ok_state (f,
                 s_request (POLE_CMD_OPEN, "m6-1", 0, NULL,
                            "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
-    struct {
-        const char *event, *fields, *state;
-    } steps[] = {
+    const step_t steps[] = {
         {"request_study", "amount=24000", "study_requested"},
         {"grant_study", "amount=20000", "study_funded"},
         {"add_cofunding", "funder=CD22|amount=5000|year=2010", "study_funded"},
@@ -480,14 +502,7 @@ test_migration_from_version_6 (void **state)
         {"file_annual_report", "year=1", "funding_year_1"},
         {"start_next_year", "", "funding_year_2"},
     };
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        char id[32];
-        snprintf (id, sizeof id, "m6-step-%zu", i);
-        assert_string_equal (
-            s_ok_state (f, s_request (POLE_CMD_EVENT, id, 1, steps[i].event,
-                                      steps[i].fields)),
-            steps[i].state);
-    }
+    s_walk (f, 1, "m6", steps, sizeof steps / sizeof steps[0]);
     //  Brest: declined, reopened, withdrawn; then a new dossier in Brest
     //  (one live dossier per Pays: the first is no longer live)
     s_ok_state (f, s_request (POLE_CMD_OPEN, "m6-2", 0, NULL,
@@ -778,9 +793,7 @@ test_lifecycle_and_rebuild (void **state)
                                   "pays=Pays de Redon et Vilaine|holder=CADES"
                                   "|holder_type=ess_actor|title=CADES")),
         "draft");
-    struct {
-        const char *event, *fields, *state;
-    } steps[] = {
+    const step_t steps[] = {
         {"legitimate_holder", "advisor=CRES", "draft"},
         {"request_study", "amount=24000", "study_requested"},
         {"grant_study", "amount=20000", "study_funded"},
@@ -800,15 +813,7 @@ test_lifecycle_and_rebuild (void **state)
         {"reopen", "reason=mistake", "funding_year_2"},
         {"note", "text=hello", "funding_year_2"},
     };
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        char id[32];
-        snprintf (id, sizeof id, "l-step-%zu", i);
-        s_actor = streq (steps[i].event, "reopen") ? "region" : "tester";
-        assert_string_equal (s_ok_state (f, s_request (POLE_CMD_EVENT, id, 1,
-                                                       steps[i].event,
-                                                       steps[i].fields)),
-                             steps[i].state);
-    }
+    s_walk (f, 1, "l", steps, sizeof steps / sizeof steps[0]);
     //  A second dossier, withdrawn, to rebuild more than one
     s_ok_state (f, s_request (POLE_CMD_OPEN, "l2", 0, NULL,
                               "pays=Vannes|holder=E2S|holder_type=ess_actor"));
