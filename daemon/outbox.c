@@ -544,9 +544,12 @@ s_worker_open (s_worker_t *self)
     }
     sqlite3_busy_timeout (self->db, 5000);
     sqlite3_exec (self->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
-    //  No checkpoint inside our COMMITs: the store alone decides when the
-    //  WAL is checkpointed (daemon/store.h, "The WAL checkpoint")
-    sqlite3_exec (self->db, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL);
+    //  This connection keeps SQLite's automatic checkpoint (unlike the
+    //  store's, daemon/store.h "The WAL checkpoint"): the store's
+    //  checkpointer counts only the store's commits, so when only this
+    //  worker writes (a backlog drained after downtime, retries) nothing
+    //  else would bound the WAL. Its checkpoints run in this thread, never
+    //  inside an event's COMMIT.
     for (int id = 0; id < W_MAX; id++)
         if (sqlite3_prepare_v2 (self->db, s_worker_sql[id], -1,
                                 &self->stmt[id], NULL)

@@ -389,6 +389,7 @@ tally_diff = list(db.execute(
     "SELECT 'dossiers', pays, state, count(*), sum (ifnull (posts_granted,"
     " 0)) FROM dossiers GROUP BY pays, state EXCEPT SELECT 'dossiers', *"
     " FROM tally_pays"))
+bad_tally = len(tally_diff)       # both directions, the first counted above
 tally_diff += list(db.execute(
     "SELECT 'day', p.*, (SELECT dossiers || '@' || day FROM tally_pays_day h"
     " WHERE h.pays = p.pays AND h.state = p.state ORDER BY day DESC LIMIT 1)"

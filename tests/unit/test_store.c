@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "pole/config.h"
 #include "pole/proto.h"
 #include "server.h"
@@ -32,8 +33,32 @@ typedef struct {
     pole_server_t *server;
 } fixture_t;
 
+//  The shipped configuration, copied into `dir` with the simulated clock
+//  (clock set, as polectl clock set does), into `copy`
+static void
+s_shipped_simulated (const char *shipped, const char *dir, char *copy,
+                     size_t copy_size)
+{
+    FILE *in = fopen (shipped, "r");
+    assert_non_null (in);
+    static char text[65536];
+    size_t size = fread (text, 1, sizeof text - 1, in);
+    fclose (in);
+    assert_true (size > 0 && size < sizeof text - 1);
+    text[size] = 0;
+    const char *real = "clock = \"real\";";
+    char *at = strstr (text, real);
+    assert_non_null (at);
+    snprintf (copy, copy_size, "%s/shipped.cfg", dir);
+    FILE *out = fopen (copy, "w");
+    assert_non_null (out);
+    fprintf (out, "%.*sclock = \"simulated\";%s", (int) (at - text), text,
+             at + strlen (real));
+    fclose (out);
+}
+
 static int
-s_setup (void **state)
+s_setup_clock (void **state, bool simulated)
 {
     fixture_t *f = (fixture_t *) calloc (1, sizeof (fixture_t));
     snprintf (f->dir, sizeof f->dir, "/tmp/pole-test-store-XXXXXX");
@@ -45,6 +70,11 @@ s_setup (void **state)
     char shipped[512], cfg[400], error[512];
     snprintf (shipped, sizeof shipped, "%s/config/poled.cfg",
               source ? source : ".");
+    if (simulated)
+        s_shipped_simulated (shipped, f->dir, shipped, sizeof shipped);
+    //  The one clock of the process, as poled.c configures it: real, or
+    //  simulated from the start of the real time (offset 0)
+    pole_clock_configure (simulated, 0);
     snprintf (cfg, sizeof cfg, "%s/poled.cfg", f->dir);
     FILE *file = fopen (cfg, "w");
     assert_non_null (file);
@@ -76,6 +106,18 @@ s_setup (void **state)
     assert_non_null (f->server);
     *state = f;
     return 0;
+}
+
+static int
+s_setup (void **state)
+{
+    return s_setup_clock (state, false);
+}
+
+static int
+s_setup_simulated (void **state)
+{
+    return s_setup_clock (state, true);
 }
 
 static int
@@ -457,13 +499,12 @@ s_json_int (fixture_t *f, const char *json, const char *path)
 
 //  The tallies as text, to compare before and after a migration. The rows
 //  a dossier moved away from stay in tally_pays at zero (the triggers
-//  update, never delete), while the migration's fill only makes rows for
-//  where dossiers stand: the report reads only dossiers > 0, and so do
-//  these.
+//  update, never delete), and the migration's fill makes them too: the
+//  as-of report reads the history of the pairs tally_pays lists.
 #define S_TALLY_PAYS_TEXT                                                    \
     "SELECT ifnull (group_concat (row, ';'), '') FROM (SELECT pays || '/'"   \
     " || state || '/' || dossiers || '/' || posts AS row FROM tally_pays"    \
-    " WHERE dossiers <> 0 OR posts <> 0 ORDER BY pays, state)"
+    " ORDER BY pays, state)"
 //  tally_pays_day in full: a row for each day a (Pays, state) changed,
 //  at zero too, from the triggers as from the fill's running sums
 #define S_TALLY_DAY_TEXT                                                     \
@@ -596,8 +637,14 @@ test_migration_from_version_6 (void **state)
                                    " WHERE dossiers = 0"),
                       s_scalar (f, "SELECT count(*) FROM tally_pays"
                                    " WHERE dossiers = 0"));
-    assert_string_equal (pays_kept, "Brest/draft/1/0;Brest/withdrawn/1/0;"
-                                    "Dinan/funding_year_2/1/2");
+    char *standing = s_text (f, "SELECT group_concat (row, ';') FROM"
+                                " (SELECT pays || '/' || state || '/' ||"
+                                " dossiers || '/' || posts AS row FROM"
+                                " tally_pays WHERE dossiers > 0"
+                                " ORDER BY pays, state)");
+    assert_string_equal (standing, "Brest/draft/1/0;Brest/withdrawn/1/0;"
+                                   "Dinan/funding_year_2/1/2");
+    free (standing);
 
     //  Back to schema 6: no tallies, the events' CHECKs as schema 6 left
     //  them
@@ -673,6 +720,147 @@ test_migration_from_version_6 (void **state)
 //  Schema 7 took the GLOB away, not the length: a hash of the wrong
 //  length is still refused by the table; one of the right length that is
 //  not hexadecimal passes the CHECK (the chain's verification refuses it)
+//  Set the simulated clock, as polectl clock set does (an admin's)
+static void
+s_clock_set (fixture_t *f, const char *request_id, const char *date)
+{
+    pole_request_t req = {.command = POLE_CMD_CLOCK,
+                          .request_id = (char *) request_id,
+                          .actor = "admin",
+                          .target = POLE_CLOCK_SET,
+                          .value = (char *) date,
+                          .expected_version = -1};
+    zmsg_t *msg = pole_request_encode (&req);
+    zmsg_pushmem (msg, "", 0);
+    zmsg_pushstr (msg, "peer");
+    pole_reply_t *reply = s_call (f, msg);
+    if (!reply->ok)
+        fail_msg ("clock set %s: %s: %s", date, reply->code, reply->message);
+    pole_reply_destroy (&reply);
+}
+
+//  Reports as of past days after the migration to schema 7: a month of
+//  events per step, on the simulated clock, and a (Pays, state) that held
+//  dossiers on some days and holds none now (Brest's declined study,
+//  reopened, then withdrawn). The reports as of every day, computed by
+//  the triggers' tallies, are those computed by the migration's fill.
+static void
+test_as_of_history_survives_migration (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    static const char *days[] = {"2010-01-10", "2010-02-10", "2010-03-10",
+                                 "2010-04-10", "2010-05-10", "2010-06-10",
+                                 "2010-07-10", "2010-09-15"};
+    typedef struct {
+        int day;
+        int64_t dossier;
+        const char *event, *fields, *state;
+    } dated_t;
+    const dated_t steps[] = {
+        {0, 0, "open", "pays=Dinan|holder=Pays de Dinan|holder_type=pays",
+         "draft"},
+        {0, 0, "open", "pays=Brest|holder=ADESS|holder_type=ess_actor",
+         "draft"},
+        {1, 1, "request_study", "amount=24000", "study_requested"},
+        {1, 2, "request_study", "amount=10000", "study_requested"},
+        {2, 1, "grant_study", "amount=20000", "study_funded"},
+        {2, 2, "decline_study", "reason=scope", "study_declined"},
+        {3, 1, "add_cofunding", "funder=CD22|amount=5000|year=2010",
+         "study_funded"},
+        {3, 2, "reopen", "reason=mistake", "study_requested"},
+        {4, 1, "deliver_study", "diagnosis=d|priority_actions=p|governance=g",
+         "study_delivered"},
+        {4, 2, "withdraw", "reason=gave up", "withdrawn"},
+        {5, 1, "validate", "stakeholders=a,b", "validated"},
+        {5, 1, "create_pole", "mode=ex_nihilo|name=X", "pole_created"},
+        {6, 1, "request_posts", "posts=2", "posts_requested"},
+        {6, 1, "grant_posts", "posts=2", "funding_year_1"},
+        {7, 1, "add_cofunding", "funder=CG29|amount=7000|year=2011",
+         "funding_year_1"},
+    };
+    const size_t day_count = sizeof days / sizeof days[0];
+    int day = -1;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char id[32];
+        if (steps[i].day != day) {
+            day = steps[i].day;
+            snprintf (id, sizeof id, "h-clock-%d", day);
+            s_clock_set (f, id, days[day]);
+        }
+        snprintf (id, sizeof id, "h-%zu", i);
+        s_actor = streq (steps[i].event, "reopen") ? "region" : "tester";
+        pole_command_t command =
+            steps[i].dossier ? POLE_CMD_EVENT : POLE_CMD_OPEN;
+        assert_string_equal (
+            s_ok_state (f, s_request (command, id, steps[i].dossier,
+                                      steps[i].dossier ? steps[i].event : NULL,
+                                      steps[i].fields)),
+            steps[i].state);
+    }
+    s_actor = "tester";
+    //  The day before the first, every day of an event, and now
+    const pole_params_t *params = pole_config_params (f->config);
+    char *before[16];
+    before[0] = pole_store_report_json (f->store, "2010-01-09", params);
+    for (size_t d = 0; d < day_count; d++)
+        before[d + 1] = pole_store_report_json (f->store, days[d], params);
+    before[day_count + 1] = pole_store_report_json (f->store, NULL, params);
+    for (size_t d = 0; d < day_count + 2; d++)
+        assert_non_null (before[d]);
+    //  What the days were: nothing before, the declined study on its day,
+    //  back under way when reopened, withdrawn since
+    assert_int_equal (s_json_int (f, before[0], "$.dossiers"), 0);
+    assert_int_equal (s_json_int (f, before[3], "$.by_state.study_declined"),
+                      1);
+    assert_int_equal (s_json_int (f, before[3], "$.by_state.study_funded"), 1);
+    assert_int_equal (s_json_int (f, before[4], "$.by_state.study_declined"),
+                      0);
+    assert_int_equal (s_json_int (f, before[4], "$.by_state.study_requested"),
+                      1);
+    assert_int_equal (s_json_int (f, before[7], "$.post_funding_eur_per_year"),
+                      2 * params->post_eur_per_year);
+    assert_int_equal (s_json_int (f, before[7], "$.cofunding_eur"), 5000);
+    assert_int_equal (s_json_int (f, before[8], "$.cofunding_eur"), 12000);
+    assert_int_equal (
+        s_json_int (f, before[day_count + 1], "$.by_state.withdrawn"), 1);
+    char *pays_kept = s_text (f, S_TALLY_PAYS_TEXT);
+    char *days_kept = s_text (f, S_TALLY_DAY_TEXT);
+    char *money_kept = s_text (f, S_TALLY_MONEY_TEXT);
+
+    s_undo_schema_7 (f);
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("reopen: %s", error);
+    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    char *text = s_text (f, S_TALLY_PAYS_TEXT);
+    assert_string_equal (text, pays_kept);
+    free (text);
+    text = s_text (f, S_TALLY_DAY_TEXT);
+    assert_string_equal (text, days_kept);
+    free (text);
+    text = s_text (f, S_TALLY_MONEY_TEXT);
+    assert_string_equal (text, money_kept);
+    free (text);
+    for (size_t d = 0; d < day_count + 2; d++) {
+        const char *as_of = d == 0               ? "2010-01-09"
+                            : d == day_count + 1 ? NULL
+                                                 : days[d - 1];
+        char *after = pole_store_report_json (f->store, as_of, params);
+        assert_non_null (after);
+        if (strcmp (after, before[d]))
+            fail_msg ("as of %s:\nbefore %s\nafter  %s", as_of ? as_of : "now",
+                      before[d], after);
+        free (after);
+        free (before[d]);
+    }
+    free (pays_kept);
+    free (days_kept);
+    free (money_kept);
+}
+
 static void
 test_hash_check_still_checks_length (void **state)
 {
@@ -1324,6 +1512,8 @@ test_wal_pinned_by_a_reader (void **state)
         s_wal_commit (f, 2, 5000);
         assert_int_equal (pole_store_checkpoint_idle (f->store), 0);
     }
+    //  At least: the loop stops as soon as the WAL holds that many frames,
+    //  which the file may then hold exactly (schema 7 moved the pages)
     assert_true (s_wal_file (f) >= S_WAL_BYTES (5 * POLE_STORE_WAL_BOUND_PAGES));
     assert_int_equal (pole_store_checkpoint (f->store, NULL, NULL), 1);
     assert_int_equal (sqlite3_exec (reader, "COMMIT", NULL, NULL, NULL),
@@ -1355,6 +1545,8 @@ main (void)
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hash_check_still_checks_length,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_as_of_history_survives_migration,
+                                         s_setup_simulated, s_teardown),
         cmocka_unit_test_setup_teardown (test_chain_head_and_size, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_refused, s_setup,
