@@ -564,30 +564,6 @@ s_answer_clock (pole_server_t *self, s_item_t *item)
     item->reply = pole_reply_ok (req->request_id, frames, 2);
 }
 
-//  A JSON array of dossier objects, keeping those of `holder` only; SQLite's
-//  JSON functions do the filtering. Takes `json`, returns a new string.
-static char *
-s_only_holder (pole_server_t *self, char *json, const char *holder)
-{
-    sqlite3 *db = (sqlite3 *) pole_store_handle (self->store);
-    sqlite3_stmt *stmt = NULL;
-    char *result = NULL;
-    if (sqlite3_prepare_v2 (db,
-                            "SELECT coalesce (json_group_array (json (value)),"
-                            " '[]') FROM (SELECT value FROM json_each (?1)"
-                            " WHERE json_extract (value, '$.holder') = ?2"
-                            " ORDER BY key)",
-                            -1, &stmt, NULL)
-            == SQLITE_OK
-        && sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC) == SQLITE_OK
-        && sqlite3_bind_text (stmt, 2, holder, -1, SQLITE_STATIC) == SQLITE_OK
-        && sqlite3_step (stmt) == SQLITE_ROW)
-        result = strdup ((const char *) sqlite3_column_text (stmt, 0));
-    sqlite3_finalize (stmt);
-    zstr_free (&json);
-    return result;
-}
-
 //  STATUS: one JSON object, made by SQLite (docs/ADMIN.md)
 static char *
 s_status_json (pole_server_t *self)
@@ -786,10 +762,10 @@ s_answer_read (pole_server_t *self, s_item_t *item)
         bool overdue
             = pole_fields_get (req->fields, req->field_count, "overdue")
               != NULL;
+        //  A holder's key lists its own dossiers only
         json = pole_store_list_json (self->store, state, pays, overdue,
+                                     item->holder[0] ? item->holder : NULL,
                                      params);
-        if (json && item->holder[0])
-            json = s_only_holder (self, json, item->holder);
         break;
     }
     default:

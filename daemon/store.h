@@ -97,8 +97,11 @@ int pole_store_request_save (pole_store_t *self, const char *request_id,
     or an error (logged).                                                  */
 char *pole_store_show_json (pole_store_t *self, int64_t id,
                             const pole_params_t *params);
+/*  LIST: the dossiers in each filter given (NULL: not filtered on it;
+    `holder` is the holder's name for a holder's key), by id.             */
 char *pole_store_list_json (pole_store_t *self, const char *state,
                             const char *pays, bool overdue,
+                            const char *holder,
                             const pole_params_t *params);
 char *pole_store_history_json (pole_store_t *self, int64_t id);
 /*  The report (docs/REPORT.md): now, or with as_of ("YYYY-MM-DD") as the

@@ -1161,6 +1161,58 @@ test_reads_json (void **state)
     pole_reply_destroy (&reply);
 }
 
+//  LIST joins SQLite's objects into one array in C (pole_store_list_json):
+//  the text is JSON as SQLite writes it (json() gives it back unchanged),
+//  by id, and each filter, the holder's included, keeps what it should
+static void
+test_list_json (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    const pole_params_t *params = pole_config_params (f->config);
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "l1", 0, NULL,
+                              "pays=brest|holder=A|holder_type=pays"));
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "l2", 0, NULL,
+                              "pays=rennes|holder=B|holder_type=pays"));
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "l3", 0, NULL,
+                              "pays=lorient|holder=B \"quoted\"|"
+                              "holder_type=pays"));
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    struct {
+        const char *state, *pays, *holder, *ids;
+    } cases[] = {
+        {NULL, NULL, NULL, "[1,2,3]"},
+        {NULL, "Brest", NULL, "[1]"},
+        {NULL, "Brest", "A", "[1]"},
+        {"draft", NULL, NULL, "[1,2,3]"},
+        {NULL, NULL, "B \"quoted\"", "[3]"},
+        {NULL, "Rennes", "A", "[]"},
+        {"operating", NULL, NULL, "[]"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *json = pole_store_list_json (f->store, cases[c].state,
+                                           cases[c].pays, false,
+                                           cases[c].holder, params);
+        assert_non_null (json);
+        sqlite3_stmt *stmt;
+        assert_int_equal (
+            sqlite3_prepare_v2 (db,
+                                "SELECT json (?1) = ?1, (SELECT"
+                                " json_group_array (value ->> 'id')"
+                                " FROM json_each (?1))",
+                                -1, &stmt, NULL),
+            SQLITE_OK);
+        sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC);
+        assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+        assert_int_equal (sqlite3_column_int (stmt, 0), 1);
+        assert_string_equal ((const char *) sqlite3_column_text (stmt, 1),
+                             cases[c].ids);
+        sqlite3_finalize (stmt);
+        if (streq (cases[c].ids, "[]"))
+            assert_string_equal (json, "[]");
+        zstr_free (&json);
+    }
+}
+
 //  Notifications are written with the event, for those who follow it, and
 //  never for a refused event
 static void
@@ -1562,6 +1614,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_group_commit_batch, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_reads_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_json, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_disk_mid_batch, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_outbox_rows_with_event, s_setup,
