@@ -291,6 +291,33 @@ static const char *s_migrations[] = {
     "    substr (" S_YEAR_START_7 ", 1, 4), '', " S_POSTS_AT_7
     "    FROM events e WHERE e.seq = NEW.seq"
     "    ON CONFLICT DO UPDATE SET amount = amount + excluded.amount; END;",
+    /* 8: the events table without `request_id UNIQUE`. The requests
+       table's key already holds each request id once, written in the
+       event's transaction, and nothing looks an event up by its request
+       id: the UNIQUE index only cost every event one more b-tree leaf to
+       write, at a random place (a client's ids are its own), a quarter of
+       a commit's pages under load (tests/bench/RESULTS.md). SQLite cannot
+       drop that index alone: the table is copied into a new one here,
+       then s_events_without_unique drops the old one, renames the copy
+       and makes its indexes and triggers again, in this transaction: the
+       log is never without its append-only triggers once committed.
+       Same columns in the same order, same values (the hash chain is
+       unchanged), same CHECK on the hash.                                 */
+    "CREATE TABLE events_8 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  dossier INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  fields TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  at TEXT NOT NULL,"
+    "  from_state TEXT,"
+    "  to_state TEXT NOT NULL,"
+    "  request_id TEXT,"
+    "  hash TEXT CHECK (hash IS NULL OR (length (hash) = 64)));"
+    "INSERT INTO events_8 (seq, dossier, event, fields, actor, at,"
+    "  from_state, to_state, request_id, hash)"
+    "  SELECT seq, dossier, event, fields, actor, at, from_state, to_state,"
+    "  request_id, hash FROM events ORDER BY seq;",
 };
 #define MIGRATION_COUNT (sizeof (s_migrations) / sizeof (s_migrations[0]))
 
@@ -963,9 +990,74 @@ s_cheaper_checks (sqlite3 *db)
     return rc;
 }
 
+//  Migration 8, after its SQL copied the log into events_8: the indexes
+//  and triggers of `events` (all but the UNIQUE's own index) are read from
+//  the schema, the old table goes, the copy takes its name, and they are
+//  made again from their own SQL, unchanged; AUTOINCREMENT's high mark
+//  too. Reading them from the file rather than from this source keeps
+//  whatever earlier migrations made, in the form they made it.
+static int
+s_events_without_unique (sqlite3 *db)
+{
+    sqlite3_stmt *stmt = NULL;
+    zlist_t *again = zlist_new ();
+    zlist_autofree (again);
+    int64_t high = 0;
+    int rc = -1;
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT sql FROM sqlite_schema WHERE tbl_name ="
+                            " 'events' AND type IN ('index', 'trigger')"
+                            " AND sql IS NOT NULL ORDER BY rowid",
+                            -1, &stmt, NULL)
+        != SQLITE_OK)
+        goto done;
+    while (sqlite3_step (stmt) == SQLITE_ROW)
+        zlist_append (again, (void *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    stmt = NULL;
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT seq FROM sqlite_sequence"
+                            " WHERE name = 'events'",
+                            -1, &stmt, NULL)
+        != SQLITE_OK)
+        goto done;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        high = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    stmt = NULL;
+    if (sqlite3_exec (db,
+                      "DROP TABLE events;"
+                      " ALTER TABLE events_8 RENAME TO events;",
+                      NULL, NULL, NULL)
+        != SQLITE_OK)
+        goto done;
+    for (const char *sql = (const char *) zlist_first (again); sql;
+         sql = (const char *) zlist_next (again))
+        if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            goto done;
+    if (sqlite3_prepare_v2 (db,
+                            "UPDATE sqlite_sequence SET seq = max (seq, ?1)"
+                            " WHERE name = 'events'",
+                            -1, &stmt, NULL)
+            != SQLITE_OK
+        || sqlite3_bind_int64 (stmt, 1, high) != SQLITE_OK
+        || sqlite3_step (stmt) != SQLITE_DONE)
+        goto done;
+    rc = 0;
+done:
+    if (rc)
+        zsys_error ("store: migration 8 (the events table without its"
+                    " UNIQUE request id): %s",
+                    sqlite3_errmsg (db));
+    sqlite3_finalize (stmt);
+    zlist_destroy (&again);
+    return rc;
+}
+
 static s_migration_code_fn *s_migration_code[MIGRATION_COUNT] = {
     [5] = s_chain_existing,
     [6] = s_cheaper_checks,
+    [7] = s_events_without_unique,
 };
 
 //  Apply the migrations the file lacks, each in its own transaction so that

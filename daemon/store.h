@@ -26,7 +26,7 @@ extern "C" {
 typedef struct _pole_store_t pole_store_t;
 
 /*  The schema version this build writes (PRAGMA user_version).           */
-#define POLE_STORE_SCHEMA_VERSION 7
+#define POLE_STORE_SCHEMA_VERSION 8
 
 /*  Open (creating if needed) the database at `path`: WAL mode,
     synchronous=FULL, foreign keys on, schema migrated to the current

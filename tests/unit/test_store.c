@@ -717,6 +717,155 @@ test_migration_from_version_6 (void **state)
     free (live);
 }
 
+//  The events table's indexes and triggers, and the log itself, as text
+#define S_EVENTS_SCHEMA_TEXT                                                 \
+    "SELECT group_concat (type || ' ' || name || ': ' || sql, '; ') FROM"   \
+    " (SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = 'events'"  \
+    " AND type != 'table' AND sql IS NOT NULL ORDER BY name)"
+#define S_EVENTS_ROWS_TEXT                                                   \
+    "SELECT group_concat (json_array (seq, dossier, event, fields, actor,"   \
+    " at, from_state, to_state, request_id, hash), ',') FROM"                \
+    " (SELECT * FROM events ORDER BY seq)"
+
+//  Take a schema-8 file back to 7: the events table copied into one with
+//  `request_id TEXT UNIQUE` again, by SQLite's documented procedure, with
+//  its indexes and triggers made again from their SQL
+static void
+s_undo_schema_8 (fixture_t *f)
+{
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    char *again = s_text (f, "SELECT group_concat (sql, ';') FROM"
+                             " (SELECT sql FROM sqlite_schema WHERE"
+                             " tbl_name = 'events' AND type != 'table'"
+                             " AND sql IS NOT NULL ORDER BY rowid)");
+    //  The rename quoted the name: CREATE TABLE "events" (
+    char *table = s_text (f, "SELECT replace (replace (sql,"
+                             " 'CREATE TABLE \"events\" (',"
+                             " 'CREATE TABLE events_7 ('),"
+                             " 'request_id TEXT,', 'request_id TEXT UNIQUE,')"
+                             " FROM sqlite_schema WHERE name = 'events'");
+    assert_non_null (strstr (table, "CREATE TABLE events_7 ("));
+    assert_non_null (strstr (table, "request_id TEXT UNIQUE,"));
+    int64_t high = s_scalar (f, "SELECT seq FROM sqlite_sequence"
+                                " WHERE name = 'events'");
+    char *sql = zsys_sprintf (
+        "BEGIN; %s; INSERT INTO events_7 SELECT * FROM events;"
+        " DROP TABLE events; ALTER TABLE events_7 RENAME TO events; %s;"
+        " UPDATE sqlite_sequence SET seq = %lld WHERE name = 'events';"
+        " PRAGMA user_version = 7; COMMIT;",
+        table, again, (long long) high);
+    char *message = NULL;
+    if (sqlite3_exec (db, sql, NULL, NULL, &message) != SQLITE_OK)
+        fail_msg ("undo 8: %s", message);
+    zstr_free (&sql);
+    free (table);
+    free (again);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
+                                   " WHERE name = 'sqlite_autoindex_events_1'"),
+                      1);
+}
+
+//  Migration 8 copies the log into a table without the UNIQUE on the
+//  request id: every row, index, trigger and the AUTOINCREMENT mark as they
+//  were, the chain intact, the log still append-only, the tallies still
+//  kept, and the request id still applied once (by the requests table)
+static void
+test_migration_from_version_7 (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    const pole_params_t *params = pole_config_params (f->config);
+    s_ok_state (f,
+                s_request (POLE_CMD_OPEN, "m7-1", 0, NULL,
+                           "pays=Dinan|holder=Pays de Dinan|holder_type=pays"));
+    const step_t steps[] = {
+        {"request_study", "amount=24000", "study_requested"},
+        {"grant_study", "amount=20000", "study_funded"},
+        {"add_cofunding", "funder=CD22|amount=5000|year=2010", "study_funded"},
+        {"note", "text=avant", "study_funded"},
+    };
+    s_walk (f, 1, "m7", steps, sizeof steps / sizeof steps[0]);
+    s_undo_schema_8 (f);
+    char *indexes = s_text (f, S_EVENTS_SCHEMA_TEXT);
+    char *rows = s_text (f, S_EVENTS_ROWS_TEXT);
+    char *report = pole_store_report_json (f->store, NULL, params);
+    int64_t high = s_scalar (f, "SELECT seq FROM sqlite_sequence"
+                                " WHERE name = 'events'");
+    assert_int_equal (high, 5);
+
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("reopen: %s", error);
+    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    assert_int_equal (s_scalar (f, "PRAGMA user_version"), 8);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
+                                   " WHERE tbl_name = 'events'"
+                                   " AND sql IS NULL"),
+                      0);
+    char *events_sql = s_text (f, "SELECT sql FROM sqlite_schema WHERE"
+                                  " type = 'table' AND name = 'events'");
+    assert_null (strstr (events_sql, "UNIQUE"));
+    assert_non_null (strstr (events_sql, "AUTOINCREMENT"));
+    assert_non_null (strstr (events_sql, "length (hash) = 64"));
+    free (events_sql);
+    char *indexes_after = s_text (f, S_EVENTS_SCHEMA_TEXT);
+    char *rows_after = s_text (f, S_EVENTS_ROWS_TEXT);
+    assert_string_equal (indexes_after, indexes);
+    assert_string_equal (rows_after, rows);
+    assert_int_equal (s_scalar (f, "SELECT seq FROM sqlite_sequence"
+                                   " WHERE name = 'events'"),
+                      high);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_sequence"
+                                   " WHERE name LIKE 'events%'"),
+                      1);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM"
+                                   " pragma_integrity_check"
+                                   " WHERE integrity_check != 'ok'"),
+                      0);
+    char *report_after = pole_store_report_json (f->store, NULL, params);
+    assert_string_equal (report_after, report);
+    pole_audit_result_t result;
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    if (!result.ok)
+        fail_msg ("%s", result.message);
+    assert_int_equal (result.events, 5);
+
+    //  Still append-only
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    assert_int_not_equal (sqlite3_exec (db, "UPDATE events SET actor = 'x'",
+                                        NULL, NULL, NULL),
+                          SQLITE_OK);
+    assert_int_not_equal (sqlite3_exec (db, "DELETE FROM events", NULL, NULL,
+                                        NULL),
+                          SQLITE_OK);
+    //  The next event takes the next seq, the tally trigger on the log
+    //  still fires, and a retry of a request id is answered, not applied
+    f->server
+        = pole_server_new (f->config, f->store, "inproc://test-m7", false);
+    assert_non_null (f->server);
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m7-after", 1, "add_cofunding",
+                              "funder=CD29|amount=1500|year=2011"));
+    s_ok_state (f, s_request (POLE_CMD_EVENT, "m7-after", 1, "add_cofunding",
+                              "funder=CD29|amount=1500|year=2011"));
+    assert_int_equal (s_scalar (f, "SELECT max (seq) FROM events"), 6);
+    assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"
+                                   " WHERE request_id = 'm7-after'"),
+                      1);
+    assert_int_equal (s_scalar (f, "SELECT sum (amount) FROM tally_money"
+                                   " WHERE kind = 'cofunding'"),
+                      6500);
+    assert_int_equal (pole_audit_verify (f->path, &result), 0);
+    assert_true (result.ok);
+    free (report_after);
+    free (report);
+    free (indexes_after);
+    free (rows_after);
+    free (indexes);
+    free (rows);
+}
+
 //  Schema 7 took the GLOB away, not the length: a hash of the wrong
 //  length is still refused by the table; one of the right length that is
 //  not hexadecimal passes the CHECK (the chain's verification refuses it)
@@ -1594,6 +1743,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_migration_from_version_5_empty,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_migration_from_version_6,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_migration_from_version_7,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hash_check_still_checks_length,
                                          s_setup, s_teardown),
