@@ -173,11 +173,13 @@ main (int argc, char *argv[])
             int64_t id = ids[seq % (uint64_t) dossiers];
             char rid[64];
             //  Shaped as bench_load's clients make them (prefix.client.n,
-            //  a dossier per client): the request ids' index then takes
-            //  each commit's rows at as many places as poled's does. With
-            //  ids in one ascending run (prefix.n, as this program had
-            //  them), a commit of 16 wrote 38 pages instead of 77 and the
-            //  limit ran half as fast again as the work poled does
+            //  a dossier per client): an index on the request id then
+            //  takes each commit's rows at as many places as poled's does.
+            //  With ids in one ascending run (prefix.n, as this program
+            //  had them) and schema 7's UNIQUE on the events' request id,
+            //  a commit of 16 wrote 38 pages instead of 77, and the limit
+            //  did half the writing poled did. Schema 8 (no such index):
+            //  34-35 pages either way (tests/bench/RESULTS.md, sitting 4)
             snprintf (rid, sizeof rid, "%s.%d.%" PRIu64, prefix,
                       (int) (seq % (uint64_t) dossiers),
                       seq / (uint64_t) dossiers);
