@@ -15,6 +15,11 @@
       -r RATE     total events per second, paced (open loop); 0 = as fast as
                   the acknowledgements come back (closed loop) (0)
       -s BYTES    length of the note's text (100)
+      -m MODE     note: every event is a `note`, which moves nothing (the
+                  default); cycle: each client's dossier is taken to
+                  study_requested once, then every event changes its state,
+                  decline_study and reopen in turn (actor `region`), so that
+                  each fires the report's tally triggers (schema 7)
       -P PID      the server's pid: its CPU time over the measured window is
                   printed beside ours
 
@@ -175,6 +180,8 @@ s_echo_server (const char *endpoint)
 
 static char s_prefix[32];      //  unique per run: request ids never repeat
 static char s_text[16384 + 8]; //  "text=..."
+static char s_reason[16384 + 16]; //  "reason=...", the same text
+static bool s_cycle;            //  -m cycle
 static bool s_echo;
 
 static void
@@ -196,12 +203,18 @@ s_send_event (client_t *c, int index, int window, int64_t due)
     rc |= zmq_send (h, POLE_PROTO_SIGNATURE, 6, ZMQ_SNDMORE) < 0;
     rc |= zmq_send (h, "EVENT", 5, ZMQ_SNDMORE) < 0;
     rc |= zmq_send (h, rid, strlen (rid), ZMQ_SNDMORE) < 0;
-    rc |= zmq_send (h, "bench", 5, ZMQ_SNDMORE) < 0;
+    //  cycle: decline_study on even requests, reopen on odd ones
+    const char *actor = s_cycle ? "region" : "bench";
+    const char *event = !s_cycle ? "note"
+                        : c->seq % 2 == 0 ? "decline_study"
+                                          : "reopen";
+    const char *field = s_cycle ? s_reason : s_text;
+    rc |= zmq_send (h, actor, strlen (actor), ZMQ_SNDMORE) < 0;
     rc |= zmq_send (h, c->dossier_text, strlen (c->dossier_text), ZMQ_SNDMORE)
           < 0;
     rc |= zmq_send (h, "", 0, ZMQ_SNDMORE) < 0;
-    rc |= zmq_send (h, "note", 4, ZMQ_SNDMORE) < 0;
-    rc |= zmq_send (h, s_text, strlen (s_text), 0) < 0;
+    rc |= zmq_send (h, event, strlen (event), ZMQ_SNDMORE) < 0;
+    rc |= zmq_send (h, field, strlen (field), 0) < 0;
     if (rc)
         return -1;
     c->due[c->seq % (uint64_t) window] = due;
@@ -215,20 +228,22 @@ s_send_event (client_t *c, int index, int window, int64_t due)
 static int
 s_check_frames (void)
 {
-    pole_field_t field = {.key = "text", .value = s_text + 5};
+    pole_field_t field = {.key = s_cycle ? "reason" : "text",
+                          .value = s_cycle ? s_reason + 7 : s_text + 5};
     pole_request_t req = {.command = POLE_CMD_EVENT,
                           .request_id = "x.0.0",
-                          .actor = "bench",
+                          .actor = s_cycle ? "region" : "bench",
                           .dossier = 7,
                           .expected_version = -1,
-                          .event = "note",
+                          .event = s_cycle ? "decline_study" : "note",
                           .fields = &field,
                           .field_count = 1};
     zmsg_t *msg = pole_request_encode (&req);
     if (!msg)
         return -1;
-    const char *expect[] = {POLE_PROTO_SIGNATURE, "EVENT", "x.0.0", "bench",
-                            "7", "", "note", s_text};
+    const char *expect[] = {POLE_PROTO_SIGNATURE, "EVENT", "x.0.0",
+                            req.actor, "7", "", req.event,
+                            s_cycle ? s_reason : s_text};
     int rc = zmsg_size (msg) == 8 ? 0 : -1;
     int i = 0;
     for (zframe_t *f = zmsg_first (msg); f && rc == 0;
@@ -239,26 +254,12 @@ s_check_frames (void)
     return rc;
 }
 
-//  OPEN a dossier for the client through the codec; 0 or -1
+//  One request through the codec, and its reply: the first payload frame
+//  (in `first`, of `size`) if OK; 0 or -1
 static int
-s_open_dossier (client_t *c, int index)
+s_call (client_t *c, pole_request_t *req, char *first, size_t size)
 {
-    static const char *pays[] = {"Brest", "Rennes", "Vannes", "Lorient",
-                                 "Dinan", "Morlaix", "Auray"};
-    char rid[64], holder[64];
-    snprintf (rid, sizeof rid, "%s.open.%d", s_prefix, index);
-    snprintf (holder, sizeof holder, "Collectif bench %s n°%d", s_prefix,
-              index);
-    pole_field_t fields[] = {{.key = "pays", .value = (char *) pays[index % 7]},
-                             {.key = "holder", .value = holder},
-                             {.key = "holder_type", .value = "ess_actor"}};
-    pole_request_t req = {.command = POLE_CMD_OPEN,
-                          .request_id = rid,
-                          .actor = "bench",
-                          .expected_version = -1,
-                          .fields = fields,
-                          .field_count = 3};
-    zmsg_t *msg = pole_request_encode (&req);
+    zmsg_t *msg = pole_request_encode (req);
     zmsg_pushmem (msg, "", 0);
     if (zmsg_send (&msg, c->sock))
         return -1;
@@ -272,17 +273,56 @@ s_open_dossier (client_t *c, int index)
     int rc = -1;
     if (pole_reply_decode (answer, &reply, reason, sizeof reason) == 0
         && reply->ok && reply->frame_count >= 1) {
-        c->dossier = strtoll (reply->frames[0], NULL, 10);
+        snprintf (first, size, "%s", reply->frames[0]);
         rc = 0;
     }
     else if (reply)
-        fprintf (stderr, "bench_load: OPEN refused: %s %s %s\n", reply->code,
+        fprintf (stderr, "bench_load: %s refused: %s %s %s\n",
+                 req->event ? req->event : "OPEN", reply->code,
                  reply->message, reply->rule);
     else
-        fprintf (stderr, "bench_load: OPEN: bad reply: %s\n", reason);
+        fprintf (stderr, "bench_load: bad reply: %s\n", reason);
     pole_reply_destroy (&reply);
     zmsg_destroy (&answer);
     return rc;
+}
+
+//  OPEN a dossier for the client through the codec (and, for -m cycle,
+//  ask for its study, so that decline_study is next); 0 or -1
+static int
+s_open_dossier (client_t *c, int index)
+{
+    static const char *pays[] = {"Brest", "Rennes", "Vannes", "Lorient",
+                                 "Dinan", "Morlaix", "Auray"};
+    char rid[64], holder[64], first[64];
+    snprintf (rid, sizeof rid, "%s.open.%d", s_prefix, index);
+    snprintf (holder, sizeof holder, "Collectif bench %s n°%d", s_prefix,
+              index);
+    pole_field_t fields[] = {{.key = "pays", .value = (char *) pays[index % 7]},
+                             {.key = "holder", .value = holder},
+                             {.key = "holder_type", .value = "ess_actor"}};
+    pole_request_t req = {.command = POLE_CMD_OPEN,
+                          .request_id = rid,
+                          .actor = "bench",
+                          .expected_version = -1,
+                          .fields = fields,
+                          .field_count = 3};
+    if (s_call (c, &req, first, sizeof first))
+        return -1;
+    c->dossier = strtoll (first, NULL, 10);
+    if (!s_cycle)
+        return 0;
+    snprintf (rid, sizeof rid, "%s.study.%d", s_prefix, index);
+    pole_field_t amount = {.key = "amount", .value = "20000"};
+    pole_request_t study = {.command = POLE_CMD_EVENT,
+                            .request_id = rid,
+                            .actor = "bench",
+                            .dossier = c->dossier,
+                            .expected_version = -1,
+                            .event = "request_study",
+                            .fields = &amount,
+                            .field_count = 1};
+    return s_call (c, &study, first, sizeof first);
 }
 
 typedef struct {
@@ -344,7 +384,7 @@ main (int argc, char *argv[])
     double seconds = 3, warmup = 0.5, rate = 0;
     int opt;
     optind = 2;
-    while ((opt = getopt (argc, argv, "e:c:d:u:w:r:s:P:")) != -1) {
+    while ((opt = getopt (argc, argv, "e:c:d:u:w:r:s:P:m:")) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': clients = atoi (optarg); break;
@@ -354,6 +394,14 @@ main (int argc, char *argv[])
         case 'r': rate = atof (optarg); break;
         case 's': text_bytes = atoi (optarg); break;
         case 'P': server_pid = atoi (optarg); break;
+        case 'm':
+            if (streq (optarg, "cycle"))
+                s_cycle = true;
+            else if (!streq (optarg, "note")) {
+                fprintf (stderr, "bench_load: -m note or -m cycle\n");
+                return 2;
+            }
+            break;
         default: return 2;
         }
     }
@@ -377,6 +425,8 @@ main (int argc, char *argv[])
     for (int i = 0; i < text_bytes; i++)
         s_text[5 + i] = (char) ('a' + i % 26);
     s_text[5 + text_bytes] = 0;
+    memcpy (s_reason, "reason=", 7);
+    memcpy (s_reason + 7, s_text + 5, (size_t) text_bytes + 1);
     if (s_check_frames ()) {
         fprintf (stderr, "bench_load: the hand-written frames differ from "
                          "pole_request_encode\n");
@@ -537,13 +587,15 @@ main (int argc, char *argv[])
     double cpu_srv = cpu_srv_start >= 0 && cpu_srv_end >= 0
                          ? cpu_srv_end - cpu_srv_start
                          : -1;
-    printf ("mode=%s clients=%d window=%d rate=%.0f text=%d seconds=%.2f "
+    printf ("mode=%s events=%s clients=%d window=%d rate=%.0f text=%d"
+            " seconds=%.2f "
             "acked=%" PRIu64 " errors=%" PRIu64 " stray=%" PRIu64
             " lost=%d blocked=%" PRIu64 " per_s=%.0f p50_us=%.0f p99_us=%.0f "
             "p999_us=%.0f max_us=%.0f due_p99_us=%.0f late_max_us=%.0f "
             "gen_cpu_pct=%.0f "
             "srv_cpu_pct=%.0f\n",
-            mode, clients, window, rate, text_bytes, wall, acked, errors,
+            mode, s_cycle ? "cycle" : "note", clients, window, rate,
+            text_bytes, wall, acked, errors,
             stray, inflight, blocked, acked / wall, s_pct_us (lat, lat_n, 0.50),
             s_pct_us (lat, lat_n, 0.99), s_pct_us (lat, lat_n, 0.999),
             lat_n ? lat[lat_n - 1] / 1000.0 : 0,
