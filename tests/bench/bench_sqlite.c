@@ -179,7 +179,8 @@ main (int argc, char *argv[])
             //  had them) and schema 7's UNIQUE on the events' request id,
             //  a commit of 16 wrote 38 pages instead of 77, and the limit
             //  did half the writing poled did. Schema 8 (no such index):
-            //  34-35 pages either way (tests/bench/RESULTS.md, sitting 4)
+            //  59-60 pages against 35, the requests table's key being the
+            //  request id too (tests/bench/RESULTS.md, sitting 4)
             snprintf (rid, sizeof rid, "%s.%d.%" PRIu64, prefix,
                       (int) (seq % (uint64_t) dossiers),
                       seq / (uint64_t) dossiers);
