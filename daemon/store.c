@@ -1004,6 +1004,7 @@ s_events_without_unique (sqlite3 *db)
     zlist_autofree (again);
     int64_t high = 0;
     int rc = -1;
+    const char *why = NULL;     //  when SQLite itself reported no error
     if (sqlite3_prepare_v2 (db,
                             "SELECT sql FROM sqlite_schema WHERE tbl_name ="
                             " 'events' AND type IN ('index', 'trigger')"
@@ -1011,18 +1012,24 @@ s_events_without_unique (sqlite3 *db)
                             -1, &stmt, NULL)
         != SQLITE_OK)
         goto done;
-    while (sqlite3_step (stmt) == SQLITE_ROW)
+    int step;
+    while ((step = sqlite3_step (stmt)) == SQLITE_ROW)
         zlist_append (again, (void *) sqlite3_column_text (stmt, 0));
     sqlite3_finalize (stmt);
     stmt = NULL;
-    if (sqlite3_prepare_v2 (db,
-                            "SELECT seq FROM sqlite_sequence"
-                            " WHERE name = 'events'",
-                            -1, &stmt, NULL)
-        != SQLITE_OK)
+    //  All of them or nothing: an error mid-read must not drop the table
+    if (step != SQLITE_DONE
+        || sqlite3_prepare_v2 (db,
+                               "SELECT seq FROM sqlite_sequence"
+                               " WHERE name = 'events'",
+                               -1, &stmt, NULL)
+               != SQLITE_OK)
         goto done;
-    if (sqlite3_step (stmt) == SQLITE_ROW)
+    step = sqlite3_step (stmt);
+    if (step == SQLITE_ROW)
         high = sqlite3_column_int64 (stmt, 0);
+    else if (step != SQLITE_DONE)
+        goto done;
     sqlite3_finalize (stmt);
     stmt = NULL;
     if (sqlite3_exec (db,
@@ -1035,6 +1042,19 @@ s_events_without_unique (sqlite3 *db)
          sql = (const char *) zlist_next (again))
         if (sqlite3_exec (db, sql, NULL, NULL, NULL) != SQLITE_OK)
             goto done;
+    //  The copy's INSERT made the table's row in sqlite_sequence (with
+    //  the highest seq copied); the old mark may stand higher
+    if (sqlite3_prepare_v2 (db,
+                            "INSERT INTO sqlite_sequence (name, seq)"
+                            " SELECT 'events', ?1 WHERE NOT EXISTS (SELECT 1"
+                            " FROM sqlite_sequence WHERE name = 'events')",
+                            -1, &stmt, NULL)
+            != SQLITE_OK
+        || sqlite3_bind_int64 (stmt, 1, high) != SQLITE_OK
+        || sqlite3_step (stmt) != SQLITE_DONE)
+        goto done;
+    sqlite3_finalize (stmt);
+    stmt = NULL;
     if (sqlite3_prepare_v2 (db,
                             "UPDATE sqlite_sequence SET seq = max (seq, ?1)"
                             " WHERE name = 'events'",
@@ -1043,12 +1063,30 @@ s_events_without_unique (sqlite3 *db)
         || sqlite3_bind_int64 (stmt, 1, high) != SQLITE_OK
         || sqlite3_step (stmt) != SQLITE_DONE)
         goto done;
+    sqlite3_finalize (stmt);
+    stmt = NULL;
+    //  What was read is what stands: every index and trigger made again,
+    //  the two that keep the log append-only among them
+    if (sqlite3_prepare_v2 (db,
+                            "SELECT count(*), count(*) FILTER (WHERE name IN"
+                            " ('events_no_update', 'events_no_delete'))"
+                            " FROM sqlite_schema WHERE tbl_name = 'events'"
+                            " AND type IN ('index', 'trigger')",
+                            -1, &stmt, NULL)
+            != SQLITE_OK
+        || sqlite3_step (stmt) != SQLITE_ROW)
+        goto done;
+    if (sqlite3_column_int64 (stmt, 0) != (int64_t) zlist_size (again)
+        || sqlite3_column_int (stmt, 1) != 2) {
+        why = "the indexes and triggers made again are not those read";
+        goto done;
+    }
     rc = 0;
 done:
     if (rc)
         zsys_error ("store: migration 8 (the events table without its"
                     " UNIQUE request id): %s",
-                    sqlite3_errmsg (db));
+                    why ? why : sqlite3_errmsg (db));
     sqlite3_finalize (stmt);
     zlist_destroy (&again);
     return rc;
@@ -2059,9 +2097,11 @@ pole_store_list_json (pole_store_t *self, const char *state, const char *pays,
             object = "null";    //  not from json_object, which is text
             length = 4;
         }
-        //  A comma (or the closing bracket) and the final NUL
-        if (size + length + 2 > room) {
-            while (size + length + 2 > room)
+        //  Room for a comma, the object, and for the closing bracket and
+        //  the final NUL should it be the last
+        size_t need = size + (size > 1) + length + 2;
+        if (need > room) {
+            while (need > room)
                 room *= 2;
             char *grown = realloc (json, room);
             if (!grown) {

@@ -97,8 +97,9 @@ int pole_store_request_save (pole_store_t *self, const char *request_id,
     or an error (logged).                                                  */
 char *pole_store_show_json (pole_store_t *self, int64_t id,
                             const pole_params_t *params);
-/*  LIST: the dossiers in each filter given (NULL: not filtered on it;
-    `holder` is the holder's name for a holder's key), by id.             */
+/*  LIST: the dossiers that pass every filter given (a NULL string or
+    false: no such filter; `holder` is the holder's name of a holder's
+    key), by id, as one JSON array.                                       */
 char *pole_store_list_json (pole_store_t *self, const char *state,
                             const char *pays, bool overdue,
                             const char *holder,

@@ -19,7 +19,8 @@
                   default); cycle: each client's dossier is taken to
                   study_requested once, then every event changes its state,
                   decline_study and reopen in turn (actor `region`), so that
-                  each fires the report's tally triggers (schema 7)
+                  each fires the report's tally triggers (schema 7); window 1
+                  only (the next event depends on the last one applied)
       -P PID      the server's pid: its CPU time over the measured window is
                   printed beside ours
 
@@ -406,7 +407,8 @@ main (int argc, char *argv[])
         }
     }
     if (!endpoint || clients < 1 || clients > MAX_CLIENTS || window < 1
-        || window > MAX_WINDOW || text_bytes < 1 || text_bytes > 16384) {
+        || window > MAX_WINDOW || text_bytes < 1 || text_bytes > 16384
+        || (s_cycle && (window != 1 || rate > 0))) {
         fprintf (stderr, "bench_load: bad arguments\n");
         return 2;
     }

@@ -162,7 +162,8 @@ for n in $CLIENTS; do
     BATCH[$n]=$MEAN_BATCH
 done
 start_poled "$TMP/pole.db" "$TMP/pole-w8.log"
-POLE_W8=$("$B/bench_load" pole -e "$EP" -c 16 -w 8 -d "$SECS" -s "$TEXT" -P "$PID")
+POLE_W8=$("$B/bench_load" pole -e "$EP" -c 16 -w 8 -d "$SECS" -s "$TEXT" -P "$PID") \
+    || die "bench_load failed with 16 clients, 8 in flight each"
 stop_poled "$TMP/pole-w8.log"
 BATCH_W8=$MEAN_BATCH
 # state-changing events: decline_study and reopen in turn on each client's
@@ -223,7 +224,7 @@ done
 printf '  %8s %9s %5s us %5s us %6s %5s%% %7s%% %9s %6s us %7s%%\n' "16 x 8" "$(kv per_s "$POLE_W8")" \
     "$(kv p50_us "$POLE_W8")" "$(kv p99_us "$POLE_W8")" "$BATCH_W8" "$(kv srv_cpu_pct "$POLE_W8")" \
     "$(kv gen_cpu_pct "$POLE_W8")" "$(kv per_s "$ECHO_W8")" "$(kv p99_us "$ECHO_W8")" "$(kv srv_cpu_pct "$ECHO_W8")"
-printf '  %8s %9s %5s us %5s us %6s %5s%% %7s%% %9s %6s    %7s\n' "16 moves" "$(kv per_s "$POLE_CYCLE")" \
+printf '  %8s %9s %5s us %5s us %6s %5s%% %7s%% %9s %6s    %7s \n' "16 moves" "$(kv per_s "$POLE_CYCLE")" \
     "$(kv p50_us "$POLE_CYCLE")" "$(kv p99_us "$POLE_CYCLE")" "$BATCH_CYCLE" "$(kv srv_cpu_pct "$POLE_CYCLE")" \
     "$(kv gen_cpu_pct "$POLE_CYCLE")" "-" "-" "-"
 echo "  (ack: from send to acknowledgement; batch: requests per COMMIT from poled's own count,"
