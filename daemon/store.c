@@ -990,6 +990,20 @@ s_cheaper_checks (sqlite3 *db)
     return rc;
 }
 
+//  One statement with one integer bound to ?1, run to its end: 0 or -1
+static int
+s_exec_int64 (sqlite3 *db, const char *sql, int64_t value)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK
+                     && sqlite3_bind_int64 (stmt, 1, value) == SQLITE_OK
+                     && sqlite3_step (stmt) == SQLITE_DONE
+                 ? 0
+                 : -1;
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
 //  Migration 8, after its SQL copied the log into events_8: the indexes
 //  and triggers of `events` (all but the UNIQUE's own index) are read from
 //  the schema, the old table goes, the copy takes its name, and they are
@@ -1044,27 +1058,16 @@ s_events_without_unique (sqlite3 *db)
             goto done;
     //  The copy's INSERT made the table's row in sqlite_sequence (with
     //  the highest seq copied); the old mark may stand higher
-    if (sqlite3_prepare_v2 (db,
-                            "INSERT INTO sqlite_sequence (name, seq)"
-                            " SELECT 'events', ?1 WHERE NOT EXISTS (SELECT 1"
-                            " FROM sqlite_sequence WHERE name = 'events')",
-                            -1, &stmt, NULL)
-            != SQLITE_OK
-        || sqlite3_bind_int64 (stmt, 1, high) != SQLITE_OK
-        || sqlite3_step (stmt) != SQLITE_DONE)
+    if (s_exec_int64 (db,
+                      "INSERT INTO sqlite_sequence (name, seq)"
+                      " SELECT 'events', ?1 WHERE NOT EXISTS (SELECT 1"
+                      " FROM sqlite_sequence WHERE name = 'events')",
+                      high)
+        || s_exec_int64 (db,
+                         "UPDATE sqlite_sequence SET seq = max (seq, ?1)"
+                         " WHERE name = 'events'",
+                         high))
         goto done;
-    sqlite3_finalize (stmt);
-    stmt = NULL;
-    if (sqlite3_prepare_v2 (db,
-                            "UPDATE sqlite_sequence SET seq = max (seq, ?1)"
-                            " WHERE name = 'events'",
-                            -1, &stmt, NULL)
-            != SQLITE_OK
-        || sqlite3_bind_int64 (stmt, 1, high) != SQLITE_OK
-        || sqlite3_step (stmt) != SQLITE_DONE)
-        goto done;
-    sqlite3_finalize (stmt);
-    stmt = NULL;
     //  What was read is what stands: every index and trigger made again,
     //  the two that keep the log append-only among them
     if (sqlite3_prepare_v2 (db,

@@ -245,6 +245,22 @@ s_scalar (fixture_t *f, const char *sql)
     return value;
 }
 
+//  Close the store (and the server on it) and open the file again, as a
+//  restart of poled would: the migrations the file lacks run here
+static void
+s_reopen (fixture_t *f)
+{
+    pole_server_destroy (&f->server);
+    pole_store_destroy (&f->store);
+    char error[512];
+    f->store = pole_store_new (f->path, error, sizeof error);
+    if (!f->store)
+        fail_msg ("reopen: %s", error);
+    assert_int_equal (
+        pole_store_set_territories (f->store, pole_config_params (f->config)),
+        0);
+}
+
 static void
 test_fresh_database_settings (void **state)
 {
@@ -355,11 +371,7 @@ test_migration_from_version_1 (void **state)
                                     "PRAGMA user_version = 1;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    assert_non_null (f->store);
+    s_reopen (f);
     assert_int_equal (s_scalar (f, "PRAGMA user_version"),
                       POLE_STORE_SCHEMA_VERSION);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_master "
@@ -412,12 +424,7 @@ test_migration_from_version_5 (void **state)
                                     "PRAGMA user_version = 5;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    if (!f->store)
-        fail_msg ("reopen: %s", error);
+    s_reopen (f);
     assert_int_equal (s_scalar (f, "PRAGMA user_version"),
                       POLE_STORE_SCHEMA_VERSION);
     char *migrated = s_text (f, "SELECT group_concat (hash, ',') FROM"
@@ -464,11 +471,7 @@ test_migration_from_version_5_empty (void **state)
                                     "PRAGMA user_version = 5;",
                                     NULL, NULL, NULL),
                       SQLITE_OK);
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    assert_non_null (f->store);
+    s_reopen (f);
     int64_t seq = -1;
     char hash[65];
     assert_int_equal (pole_store_chain_head (f->store, &seq, hash), 0);
@@ -654,13 +657,7 @@ test_migration_from_version_6 (void **state)
     assert_int_equal (s_scalar (f, "PRAGMA user_version"), 6);
 
     //  Migration 7 runs at the reopening
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    if (!f->store)
-        fail_msg ("reopen: %s", error);
-    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    s_reopen (f);
     assert_int_equal (s_scalar (f, "PRAGMA user_version"),
                       POLE_STORE_SCHEMA_VERSION);
     char *events_sql = s_text (f, "SELECT sql FROM sqlite_schema WHERE"
@@ -797,13 +794,7 @@ test_migration_from_version_7 (void **state)
                                 " WHERE name = 'events'");
     assert_int_equal (high, 105);
 
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    if (!f->store)
-        fail_msg ("reopen: %s", error);
-    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    s_reopen (f);
     assert_int_equal (s_scalar (f, "PRAGMA user_version"), 8);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
                                    " WHERE tbl_name = 'events'"
@@ -882,12 +873,7 @@ test_migration_from_version_7_empty (void **state)
     fixture_t *f = (fixture_t *) *state;
     s_undo_schema_8 (f);
     char *indexes = s_text (f, S_EVENTS_SCHEMA_TEXT);
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    if (!f->store)
-        fail_msg ("reopen: %s", error);
+    s_reopen (f);
     assert_int_equal (s_scalar (f, "PRAGMA user_version"), 8);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM events"), 0);
     assert_int_equal (s_scalar (f, "SELECT count(*) FROM sqlite_schema"
@@ -1014,13 +1000,7 @@ test_as_of_history_survives_migration (void **state)
     char *money_kept = s_text (f, S_TALLY_MONEY_TEXT);
 
     s_undo_schema_7 (f);
-    pole_server_destroy (&f->server);
-    pole_store_destroy (&f->store);
-    char error[512];
-    f->store = pole_store_new (f->path, error, sizeof error);
-    if (!f->store)
-        fail_msg ("reopen: %s", error);
-    assert_int_equal (pole_store_set_territories (f->store, params), 0);
+    s_reopen (f);
     char *text = s_text (f, S_TALLY_PAYS_TEXT);
     assert_string_equal (text, pays_kept);
     free (text);
