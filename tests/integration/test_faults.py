@@ -5,7 +5,10 @@ docs/NOTIFY.md). Each test is bounded in time and ends with poled serving.
   with the reason if the mount fails), filled with large notes until an
   event is answered INTERNAL; nothing of it is applied (its request id is in
   no table, integrity_check ok); once space is freed the same request id is
-  applied, and later events too.
+  applied, and later events too. And migration 8, which copies the event
+  log, on a disk without room for the copy: it rolls back, poled refuses to
+  start and says why, the file stays at schema 7 and whole; with room, the
+  next start migrates it (docs/ADMIN.md).
 * the database locked by another process (a Python sqlite3 connection in
   BEGIN EXCLUSIVE): held 2 s, the event is acknowledged once the lock goes
   (busy_timeout is 5 s); held 7 s, it is answered INTERNAL with nothing
@@ -35,8 +38,9 @@ import unittest
 import zmq
 
 import polehelp
-from polehelp import (Poled, Client, CTX, SIGNATURE, error_reply,
-                      ok_event_reply, new_request_id, raw_request)
+from polehelp import (Poled, PoledError, Client, CTX, SIGNATURE,
+                      error_reply, ok_event_reply, new_request_id,
+                      raw_request)
 from test_notify import NotifyPoled
 
 
@@ -233,6 +237,85 @@ class TestDiskFull(FaultCase):
         hist = poled.history(d)
         self.assertEqual([e["request_id"] for e in hist[1:]], acked)
         self.assert_serving(poled, "after the disk was freed")
+        self.assertEqual(poled.stop(), 0, poled.log()[-3000:])
+        self.assertEqual(self.integrity(poled.database), [("ok",)])
+
+
+    def test_migration_disk_full(self):
+        # A file of about 650 KB of notes, made on the ordinary disk
+        maker = self.start(Poled())
+        d = self.open(maker)
+        text = "migrate " + "m" * 16000
+        acked = []
+        for n in range(36):
+            rid, reply = self.note(maker, d, "%d %s" % (n, text))
+            ok_event_reply(reply, rid)
+            acked.append(rid)
+        self.assertEqual(maker.stop(), 0, maker.log()[-3000:])
+        # ... taken back to schema 7: the events table with the UNIQUE on
+        # its request id again (SQLite's copy, indexes and triggers from
+        # their own SQL), as test_store's s_undo_schema_8 does
+        con = sqlite3.connect(maker.database, isolation_level=None)
+        again = [r[0] for r in con.execute(
+            "SELECT sql FROM sqlite_schema WHERE tbl_name = 'events'"
+            " AND type != 'table' AND sql IS NOT NULL ORDER BY rowid")]
+        table = con.execute("SELECT sql FROM sqlite_schema"
+                            " WHERE name = 'events'").fetchone()[0]
+        self.assertIn('CREATE TABLE "events" (', table)
+        self.assertIn("request_id TEXT,", table)
+        table = (table.replace('CREATE TABLE "events" (',
+                               "CREATE TABLE events_7 (")
+                 .replace("request_id TEXT,", "request_id TEXT UNIQUE,"))
+        high = con.execute("SELECT seq FROM sqlite_sequence"
+                           " WHERE name = 'events'").fetchone()[0]
+        con.executescript(
+            "BEGIN; %s; INSERT INTO events_7 SELECT * FROM events;"
+            " DROP TABLE events; ALTER TABLE events_7 RENAME TO events;"
+            " %s; UPDATE sqlite_sequence SET seq = %d WHERE name = 'events';"
+            " PRAGMA user_version = 7; COMMIT;" % (table, "; ".join(again),
+                                                   high))
+        con.execute("VACUUM")
+        con.close()
+        size = os.path.getsize(maker.database)
+        self.assertTrue(500 * 1024 < size < 800 * 1024, size)
+
+        # On the 1 MB tmpfs: the file fits, its copy does not
+        poled = Poled(start=False)
+        poled.database = os.path.join(self.mnt, "pole.db")
+        shutil.copy(maker.database, poled.database)
+        self.start(poled)
+        with self.assertRaises(PoledError):
+            poled.start(deadline=30)
+        self.assertEqual(poled.proc.returncode, 1, poled.log()[-3000:])
+        self.assertRegex(poled.log(), r"migration to schema 8 failed: "
+                         r"database or disk is full")
+        con = sqlite3.connect("file:%s?mode=ro" % poled.database, uri=True)
+        try:
+            self.assertEqual(con.execute("PRAGMA user_version").fetchone(),
+                             (7,))
+            self.assertEqual(con.execute(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                " ('events_8', 'sqlite_autoindex_events_1')").fetchone(),
+                (1,), "the old table, its UNIQUE, and no half copy")
+            self.assertEqual([r[0] for r in con.execute(
+                "SELECT request_id FROM events WHERE dossier = ?"
+                " AND event = 'note' ORDER BY seq", (d,))], acked)
+            self.assertEqual(con.execute("PRAGMA integrity_check").fetchall(),
+                             [("ok",)])
+        finally:
+            con.close()
+
+        # With room: the next start migrates, and the log is whole
+        p = subprocess.run(["mount", "-o", "remount,size=8M", self.mnt],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        poled.start(deadline=30)
+        self.assertRegex(poled.log(), r"migrated to schema version 8")
+        hist = poled.history(d)
+        self.assertEqual([e["request_id"] for e in hist[1:]], acked)
+        rid, reply = self.note(poled, d, "after the migration")
+        self.assertEqual(ok_event_reply(reply, rid)[2], len(acked) + 2)
         self.assertEqual(poled.stop(), 0, poled.log()[-3000:])
         self.assertEqual(self.integrity(poled.database), [("ok",)])
 
