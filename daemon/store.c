@@ -1027,8 +1027,14 @@ s_events_without_unique (sqlite3 *db)
         != SQLITE_OK)
         goto done;
     int step;
-    while ((step = sqlite3_step (stmt)) == SQLITE_ROW)
-        zlist_append (again, (void *) sqlite3_column_text (stmt, 0));
+    while ((step = sqlite3_step (stmt)) == SQLITE_ROW) {
+        const char *sql = (const char *) sqlite3_column_text (stmt, 0);
+        if (!sql) {             //  out of memory: the list would be short
+            step = SQLITE_NOMEM;
+            break;
+        }
+        zlist_append (again, (void *) sql);
+    }
     sqlite3_finalize (stmt);
     stmt = NULL;
     //  All of them or nothing: an error mid-read must not drop the table
@@ -2094,11 +2100,13 @@ pole_store_list_json (pole_store_t *self, const char *state, const char *pays,
     if (json)
         json[size++] = '[';
     while (rc == SQLITE_ROW && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  json_object is always text: NULL here is SQLite out of memory,
+        //  which must fail the LIST, not turn into a null in its array
         const char *object = (const char *) sqlite3_column_text (stmt, 0);
         size_t length = (size_t) sqlite3_column_bytes (stmt, 0);
         if (!object) {
-            object = "null";    //  not from json_object, which is text
-            length = 4;
+            rc = SQLITE_NOMEM;
+            break;
         }
         //  Room for a comma, the object, and for the closing bracket and
         //  the final NUL should it be the last
