@@ -334,9 +334,8 @@ _Static_assert (MIGRATION_COUNT == POLE_STORE_SCHEMA_VERSION,
     " 'posts_asked', d.posts_asked, 'posts_granted', d.posts_granted,"       \
     " 'funding_year', d.funding_year,"                                       \
     " 'yearly_funding_eur', d.posts_granted * ?1,"                           \
-    " 'reports_filed', json ((SELECT json_group_array (value) FROM"          \
-    "   json_each ('[1,2,3,4,5,6,7,8]')"                                      \
-    "   WHERE (d.reports_filed >> (value - 1)) & 1)),"                       \
+    " 'reports_filed', json ((SELECT years FROM temp.reports_years"          \
+    "   WHERE mask = d.reports_filed & 255)),"                               \
     " 'mode', d.mode, 'pole_name', d.pole_name, 'host', d.host,"             \
     " 'cofunding_eur', d.cofunding_eur,"                                     \
     " 'overdue', json (CASE WHEN EXISTS (SELECT 1 FROM timers o"             \
@@ -1189,7 +1188,20 @@ s_create_temp_tables (pole_store_t *self)
                       "CREATE TEMP TABLE state_name (name TEXT PRIMARY KEY,"
                       " terminal INTEGER NOT NULL, running INTEGER NOT NULL);"
                       "CREATE TEMP TABLE expected (state TEXT NOT NULL,"
-                      " event TEXT NOT NULL, PRIMARY KEY (state, event));",
+                      " event TEXT NOT NULL, PRIMARY KEY (state, event));"
+                      //  The years whose annual report is filed, as the
+                      //  JSON array a dossier shows, for each of the 256
+                      //  values of the mask's eight bits: a dossier's
+                      //  array is a lookup, not a json_each and an
+                      //  aggregate per row (a fifth of a LIST of a Pays)
+                      "CREATE TEMP TABLE reports_years (mask INTEGER"
+                      " PRIMARY KEY, years TEXT NOT NULL);"
+                      "WITH RECURSIVE m (mask) AS (SELECT 0 UNION ALL"
+                      " SELECT mask + 1 FROM m WHERE mask < 255)"
+                      " INSERT INTO temp.reports_years SELECT mask,"
+                      " (SELECT json_group_array (value) FROM json_each"
+                      " ('[1,2,3,4,5,6,7,8]') WHERE (mask >> (value - 1)) & 1)"
+                      " FROM m;",
                       NULL, NULL, NULL)
         != SQLITE_OK)
         return -1;
