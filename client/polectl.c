@@ -98,6 +98,9 @@ typedef struct {
     bool timeout_given;         //  -t on the command line
     zcert_t *cert;              //  our key pair (--cert), or NULL: no CURVE
     char server_key [41];       //  the server's public key, Z85
+    bool take_payload;          //  keep an OK reply's payload as received:
+                                //  for the reads, that use its first frame
+                                //  only (s_payload_view)
 } s_options_t;
 
 typedef struct _s_command_t s_command_t;
@@ -530,9 +533,10 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
             zframe_destroy (&delimiter);
             pole_reply_t *reply = NULL;
             char reason [256] = "no empty delimiter frame";
-            int decoded = has_delimiter
-                        ? pole_reply_decode (msg, &reply, reason, sizeof reason)
-                        : -2;
+            int decoded = !has_delimiter ? -2
+                        : opts->take_payload
+                        ? pole_reply_take (&msg, &reply, reason, sizeof reason)
+                        : pole_reply_decode (msg, &reply, reason, sizeof reason);
             zmsg_destroy (&msg);
             if (decoded != 0) {
                 zpoller_destroy (&poller);
@@ -764,15 +768,36 @@ s_quoted (const char *value)
 //  Parse the single JSON payload frame of SHOW, LIST, HISTORY or REPORT.
 //  Returns the document, or NULL after reporting a malformed reply.
 
+//  The first payload frame of an OK reply, copied (frames) or taken
+//  (payload, not NUL-terminated); false, said, if there is none.
+
+static bool
+s_payload_view (const pole_reply_t *reply, const char **data, size_t *size)
+{
+    zframe_t *first = reply->payload ? zmsg_first (reply->payload) : NULL;
+    if (first) {
+        *data = (const char *) zframe_data (first);
+        *size = zframe_size (first);
+        return true;
+    }
+    if (reply->frame_count >= 1) {
+        *data = reply->frames [0];
+        *size = strlen (reply->frames [0]);
+        return true;
+    }
+    s_malformed ("no payload frame");
+    return false;
+}
+
 static json_t *
 s_payload_json (const pole_reply_t *reply)
 {
-    if (reply->frame_count < 1) {
-        s_malformed ("no payload frame");
+    const char *data;
+    size_t size;
+    if (!s_payload_view (reply, &data, &size))
         return NULL;
-    }
     json_error_t error;
-    json_t *document = json_loads (reply->frames [0], 0, &error);
+    json_t *document = json_loadb (data, size, 0, &error);
     if (!document)
         s_malformed ("payload is not JSON (line %d: %s)", error.line,
                      error.text);
@@ -1971,9 +1996,11 @@ s_print_json_payload (pole_reply_t *reply, bool as_json,
                       int (*print) (const json_t *))
 {
     if (as_json) {
-        if (reply->frame_count < 1)
-            return s_malformed ("no payload frame");
-        fputs (reply->frames [0], stdout);
+        const char *data;
+        size_t size;
+        if (!s_payload_view (reply, &data, &size))
+            return POLECTL_EXIT_ERROR;
+        fwrite (data, 1, size, stdout);
         fputc ('\n', stdout);
         return POLECTL_EXIT_DONE;
     }
@@ -2120,6 +2147,7 @@ s_cmd_status (const s_command_t *self, s_options_t *opts, int argc,
     pole_request_t request = { .command = POLE_CMD_STATUS,
                                .expected_version = -1 };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     rc = s_call (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_status);
@@ -2742,6 +2770,7 @@ s_cmd_dossier_read (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     rc = s_call (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, print);
@@ -2790,6 +2819,7 @@ s_cmd_show (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     rc = s_call (opts, &request, &reply);
     if (as_json) {
         //  The SHOW payload alone, as received
@@ -2903,6 +2933,7 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
         .field_count = filter_count
     };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     int rc = s_call (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_list);
@@ -3100,6 +3131,7 @@ s_cmd_graph (const s_command_t *self, s_options_t *opts, int argc,
             .expected_version = -1
         };
         pole_reply_t *reply = NULL;
+        opts->take_payload = true;      //  only its first frame is read
         int rc = s_call (opts, &request, &reply);
         if (rc == 0)
             rc = s_print_json_payload (reply, false, s_print_graph_path);
@@ -3391,6 +3423,7 @@ s_cmd_agenda (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     int rc = s_call (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_agenda);
@@ -3523,6 +3556,7 @@ s_cmd_outbox (const s_command_t *self, s_options_t *opts, int argc,
         .field_count = state? 1: 0
     };
     pole_reply_t *reply = NULL;
+    opts->take_payload = true;      //  only its first frame is read
     int rc = s_call (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_outbox);

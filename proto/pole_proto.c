@@ -552,6 +552,23 @@ pole_utf8_valid (const char *text, size_t size)
     const unsigned char *bytes = (const unsigned char *) text;
     size_t index = 0;
     while (index < size) {
+        //  Eight bytes at a time while they are all 01..7F: a reply's
+        //  payload is JSON, mostly ASCII, and byte by byte this loop was
+        //  a tenth of polectl's time on a list of 2.3 MB. Subtracting 1
+        //  from each byte sets its high bit only for 00 (the borrow) and
+        //  leaves it clear for 01..7F; any other byte has it set already.
+        //  A word that fails goes byte by byte below, so a false alarm
+        //  (a borrow rippling past a zero) costs time, never a wrong answer.
+        while (size - index >= 8) {
+            uint64_t word;
+            memcpy (&word, bytes + index, sizeof word);
+            if ((word | (word - 0x0101010101010101ull))
+                & 0x8080808080808080ull)
+                break;
+            index += 8;
+        }
+        if (index == size)
+            break;
         unsigned char lead = bytes [index];
         if (lead == 0)
             return false;
@@ -1137,17 +1154,19 @@ pole_reply_destroy (pole_reply_t **self_p)
         free (self->code);
         free (self->message);
         free (self->rule);
+        zmsg_destroy (&self->payload);
         free (self);
         *self_p = NULL;
     }
 }
 
-//  Decodes a reply whose frames are in `views`. Returns 0, -2 with the
-//  reason written, or -1 if out of memory.
+//  Decodes a reply whose frames are in `views`; an OK reply's payload
+//  frames are copied into self->frames if `copy`, else only checked.
+//  Returns 0, -2 with the reason written, or -1 if out of memory.
 
 static int
 s_reply_decode (pole_reply_t *self, const s_view_t *views, size_t count,
-                char *reason, size_t reason_size)
+                bool copy, char *reason, size_t reason_size)
 {
     if (count < 3) {
         s_reason (reason, reason_size,
@@ -1181,8 +1200,9 @@ s_reply_decode (pole_reply_t *self, const s_view_t *views, size_t count,
         self->ok = true;
         if (count == 3)
             return 0;
-        self->frames = (char **) calloc (count - 3, sizeof (char *));
-        if (!self->frames)
+        self->frames = copy ? (char **) calloc (count - 3, sizeof (char *))
+                            : NULL;
+        if (copy && !self->frames)
             return -1;
         for (size_t index = 3; index < count; index++) {
             if (!pole_utf8_valid ((const char *) views [index].data,
@@ -1192,6 +1212,8 @@ s_reply_decode (pole_reply_t *self, const s_view_t *views, size_t count,
                           "contains NUL", index + 1);
                 return -2;
             }
+            if (!copy)
+                continue;
             char *text = s_strndup (views [index].data, views [index].size);
             if (!text)
                 return -1;
@@ -1257,7 +1279,52 @@ pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
         s_reason (reason, reason_size, "out of memory");
         return -1;
     }
-    int rc = s_reply_decode (self, views, count, reason, reason_size);
+    int rc = s_reply_decode (self, views, count, true, reason, reason_size);
+    if (rc == 0)
+        *reply_p = self;
+    else {
+        if (rc == -1)
+            s_reason (reason, reason_size, "out of memory");
+        pole_reply_destroy (&self);
+    }
+    return rc;
+}
+
+int
+pole_reply_take (zmsg_t **msg_p, pole_reply_t **reply_p, char *reason,
+                 size_t reason_size)
+{
+    zmsg_t *msg = msg_p ? *msg_p : NULL;
+    if (msg_p)
+        *msg_p = NULL;
+    s_reason (reason, reason_size, "%s", "");
+    if (!reply_p) {
+        zmsg_destroy (&msg);
+        s_reason (reason, reason_size, "no place for the decoded reply");
+        return -1;
+    }
+    *reply_p = NULL;
+    if (!msg) {
+        s_reason (reason, reason_size, "no reply");
+        return -2;
+    }
+    s_view_t views [POLE_PROTO_MAX_FRAMES];
+    size_t count = s_views (msg, views, POLE_PROTO_MAX_FRAMES);
+    pole_reply_t *self = (pole_reply_t *) calloc (1, sizeof (pole_reply_t));
+    int rc = self ? s_reply_decode (self, views, count, false, reason,
+                                    reason_size)
+                  : -1;
+    if (rc == 0 && self->ok) {
+        //  What is left after signature, request id and status is the
+        //  payload, as the decoder has just checked it
+        for (int header = 0; header < 3; header++) {
+            zframe_t *frame = zmsg_pop (msg);
+            zframe_destroy (&frame);
+        }
+        self->payload = msg;
+        msg = NULL;
+    }
+    zmsg_destroy (&msg);
     if (rc == 0)
         *reply_p = self;
     else {

@@ -1118,6 +1118,72 @@ test_reply_ok_round_trip (void **state)
     zmsg_destroy (&msg);
 }
 
+//  pole_reply_take: the payload kept as received, the rest as decode does
+static void
+test_reply_take (void **state)
+{
+    (void) state;
+    char reason [REASON_SIZE];
+    pole_reply_t *reply = NULL;
+    const char *payload [] = { "[{\"pays\":\"Trégor-Goëlo\"}]", "second" };
+    zmsg_t *msg = pole_reply_ok ("t-1", payload, 2);
+    assert_int_equal (pole_reply_take (&msg, &reply, reason, sizeof reason), 0);
+    assert_null (msg);
+    assert_true (reply->ok);
+    assert_string_equal (reply->request_id, "t-1");
+    assert_int_equal (reply->frame_count, 0);
+    assert_null (reply->frames);
+    assert_non_null (reply->payload);
+    assert_int_equal (zmsg_size (reply->payload), 2);
+    zframe_t *frame = zmsg_first (reply->payload);
+    for (size_t index = 0; index < 2; index++, frame = zmsg_next (reply->payload)) {
+        assert_int_equal (zframe_size (frame), strlen (payload [index]));
+        assert_memory_equal (zframe_data (frame), payload [index],
+                             strlen (payload [index]));
+    }
+    pole_reply_destroy (&reply);
+
+    //  No payload: an empty message kept
+    msg = pole_reply_ok ("t-2", NULL, 0);
+    assert_int_equal (pole_reply_take (&msg, &reply, reason, sizeof reason), 0);
+    assert_true (reply->ok);
+    assert_int_equal (zmsg_size (reply->payload), 0);
+    pole_reply_destroy (&reply);
+
+    //  An ERROR is decoded as by pole_reply_decode, with nothing kept
+    msg = pole_reply_error ("t-3", POLE_ERR_NOT_FOUND, "there is no dossier 9",
+                            "");
+    assert_int_equal (pole_reply_take (&msg, &reply, reason, sizeof reason), 0);
+    assert_null (msg);
+    assert_false (reply->ok);
+    assert_string_equal (reply->code, POLE_ERR_NOT_FOUND);
+    assert_string_equal (reply->message, "there is no dossier 9");
+    assert_null (reply->payload);
+    pole_reply_destroy (&reply);
+
+    //  A payload that is not UTF-8, or holds a NUL, is refused all the
+    //  same, and the message is consumed
+    static const char *bad [] = { "ok\xff", "a\0b" };
+    static const size_t bad_size [] = { 3, 3 };
+    for (size_t index = 0; index < 2; index++) {
+        msg = zmsg_new ();
+        zmsg_addstr (msg, "POLE/1");
+        zmsg_addstr (msg, "t-4");
+        zmsg_addstr (msg, "OK");
+        zmsg_addmem (msg, bad [index], bad_size [index]);
+        assert_int_equal (pole_reply_take (&msg, &reply, reason, sizeof reason),
+                          -2);
+        assert_null (msg);
+        assert_null (reply);
+        assert_non_null (strstr (reason, "frame 4 (payload)"));
+    }
+    //  No message
+    assert_int_equal (pole_reply_take (NULL, &reply, reason, sizeof reason), -2);
+    msg = NULL;
+    assert_int_equal (pole_reply_take (&msg, &reply, reason, sizeof reason), -2);
+    assert_null (reply);
+}
+
 static void
 test_reply_error_round_trip (void **state)
 {
@@ -1255,6 +1321,37 @@ test_utf8 (void **state)
     assert_true (pole_utf8_valid ("ab\xff", 2));
     assert_true (pole_utf8_valid (NULL, 0));
     assert_false (pole_utf8_valid (NULL, 1));
+    //  Eight bytes are read at a time while they are ASCII: each case
+    //  above, at every offset in ASCII of every length around a word, at
+    //  both ends, gives the same answer; and every single byte value
+    //  there, among ASCII, is judged as alone
+    char buffer [64];
+    for (size_t index = 0; index < sizeof (cases) / sizeof (cases [0]); index++)
+        for (size_t before = 0; before <= 17; before++)
+            for (size_t after = 0; after <= 17; after++) {
+                size_t size = cases [index].size;
+                memset (buffer, 'x', before);
+                memcpy (buffer + before, cases [index].text, size);
+                memset (buffer + before + size, 'y', after);
+                if (pole_utf8_valid (buffer, before + size + after)
+                    != cases [index].valid)
+                    fail_msg ("UTF-8 case %zu with %zu ASCII bytes before"
+                              " and %zu after: expected %s", index, before,
+                              after,
+                              cases [index].valid? "valid": "invalid");
+            }
+    for (int byte = 0; byte < 256; byte++)
+        for (size_t at = 0; at < 24; at++) {
+            memset (buffer, 'a', 24);
+            buffer [at] = (char) byte;
+            bool alone = byte >= 0x01 && byte <= 0x7f;
+            if (pole_utf8_valid (buffer, 24) != alone)
+                fail_msg ("byte %02x at %zu: expected %s", byte, at,
+                          alone? "valid": "invalid");
+        }
+    //  A borrow from a zero does not hide the next byte: 00 then 01
+    memcpy (buffer, "abcdef\0\x01", 8);
+    assert_false (pole_utf8_valid (buffer, 8));
 }
 
 static void
@@ -1438,6 +1535,7 @@ main (void)
         cmocka_unit_test (test_limits_accepted),
         cmocka_unit_test (test_decode_null_outputs),
         cmocka_unit_test (test_reply_ok_round_trip),
+        cmocka_unit_test (test_reply_take),
         cmocka_unit_test (test_reply_error_round_trip),
         cmocka_unit_test (test_reply_malformed),
         cmocka_unit_test (test_utf8),
