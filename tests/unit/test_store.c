@@ -276,6 +276,32 @@ test_fresh_database_settings (void **state)
     sqlite3_finalize (stmt);
 }
 
+//  The table of report years a dossier's JSON reads (temp.reports_years):
+//  for each of the 256 masks, the years of its bits in order, the array
+//  json_each and json_group_array made per row before it (the values
+//  through SHOW and LIST: test_lifecycle.py, test_calendar.py)
+static void
+test_reports_years_table (void **state)
+{
+    fixture_t *f = (fixture_t *) *state;
+    assert_int_equal (s_scalar (f, "SELECT count (*) FROM temp.reports_years"),
+                      256);
+    assert_int_equal (
+        s_scalar (f, "WITH RECURSIVE m (x) AS (SELECT 0 UNION ALL"
+                     " SELECT x + 1 FROM m WHERE x < 255)"
+                     " SELECT count (*) FROM m JOIN temp.reports_years r"
+                     " ON r.mask = m.x WHERE r.years IS (SELECT"
+                     " json_group_array (value) FROM json_each"
+                     " ('[1,2,3,4,5,6,7,8]') WHERE (m.x >> (value - 1)) & 1)"),
+        256);
+    assert_int_equal (
+        s_scalar (f, "SELECT count (*) FROM temp.reports_years WHERE"
+                     " (mask = 0 AND years = '[]')"
+                     " OR (mask = 5 AND years = '[1,3]')"
+                     " OR (mask = 255 AND years = '[1,2,3,4,5,6,7,8]')"),
+        3);
+}
+
 //  One step of a walk: an event, its fields, the state it must lead to
 typedef struct {
     const char *event, *fields, *state;
@@ -1825,6 +1851,8 @@ main (void)
     zsys_set_logstream (NULL);
     assert_true (sodium_init () >= 0);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_reports_years_table, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_fresh_database_settings, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_migration_from_version_1,
