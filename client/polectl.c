@@ -765,9 +765,6 @@ s_quoted (const char *value)
 }
 
 
-//  Parse the single JSON payload frame of SHOW, LIST, HISTORY or REPORT.
-//  Returns the document, or NULL after reporting a malformed reply.
-
 //  The first payload frame of an OK reply, copied (frames) or taken
 //  (payload, not NUL-terminated); false, said, if there is none.
 
@@ -788,6 +785,9 @@ s_payload_view (const pole_reply_t *reply, const char **data, size_t *size)
     s_malformed ("no payload frame");
     return false;
 }
+
+//  Parse the single JSON payload frame of SHOW, LIST, HISTORY or REPORT.
+//  Returns the document, or NULL after reporting a malformed reply.
 
 static json_t *
 s_payload_json (const pole_reply_t *reply)

@@ -1193,7 +1193,7 @@ s_create_temp_tables (pole_store_t *self)
                       //  JSON array a dossier shows, for each of the 256
                       //  values of the mask's eight bits: a dossier's
                       //  array is a lookup, not a json_each and an
-                      //  aggregate per row (a fifth of a LIST of a Pays)
+                      //  aggregate per row (a tenth of a LIST of a Pays)
                       "CREATE TEMP TABLE reports_years (mask INTEGER"
                       " PRIMARY KEY, years TEXT NOT NULL);"
                       "WITH RECURSIVE m (mask) AS (SELECT 0 UNION ALL"

@@ -1258,9 +1258,13 @@ s_reply_decode (pole_reply_t *self, const s_view_t *views, size_t count,
     return -2;
 }
 
-int
-pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
-                   size_t reason_size)
+//  The two decoders' common part: 0 with *reply_p set, or -2 (malformed)
+//  or -1 (out of memory, or no reply_p) with the reason written. An OK
+//  reply's payload frames are copied into frames only if `copy`.
+
+static int
+s_reply_from (zmsg_t *msg, bool copy, pole_reply_t **reply_p, char *reason,
+              size_t reason_size)
 {
     s_reason (reason, reason_size, "%s", "");
     if (!reply_p) {
@@ -1275,11 +1279,9 @@ pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
     s_view_t views [POLE_PROTO_MAX_FRAMES];
     size_t count = s_views (msg, views, POLE_PROTO_MAX_FRAMES);
     pole_reply_t *self = (pole_reply_t *) calloc (1, sizeof (pole_reply_t));
-    if (!self) {
-        s_reason (reason, reason_size, "out of memory");
-        return -1;
-    }
-    int rc = s_reply_decode (self, views, count, true, reason, reason_size);
+    int rc = self ? s_reply_decode (self, views, count, copy, reason,
+                                    reason_size)
+                  : -1;
     if (rc == 0)
         *reply_p = self;
     else {
@@ -1291,47 +1293,31 @@ pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
 }
 
 int
+pole_reply_decode (zmsg_t *msg, pole_reply_t **reply_p, char *reason,
+                   size_t reason_size)
+{
+    return s_reply_from (msg, true, reply_p, reason, reason_size);
+}
+
+int
 pole_reply_take (zmsg_t **msg_p, pole_reply_t **reply_p, char *reason,
                  size_t reason_size)
 {
     zmsg_t *msg = msg_p ? *msg_p : NULL;
     if (msg_p)
         *msg_p = NULL;
-    s_reason (reason, reason_size, "%s", "");
-    if (!reply_p) {
-        zmsg_destroy (&msg);
-        s_reason (reason, reason_size, "no place for the decoded reply");
-        return -1;
-    }
-    *reply_p = NULL;
-    if (!msg) {
-        s_reason (reason, reason_size, "no reply");
-        return -2;
-    }
-    s_view_t views [POLE_PROTO_MAX_FRAMES];
-    size_t count = s_views (msg, views, POLE_PROTO_MAX_FRAMES);
-    pole_reply_t *self = (pole_reply_t *) calloc (1, sizeof (pole_reply_t));
-    int rc = self ? s_reply_decode (self, views, count, false, reason,
-                                    reason_size)
-                  : -1;
-    if (rc == 0 && self->ok) {
+    int rc = s_reply_from (msg, false, reply_p, reason, reason_size);
+    if (rc == 0 && (*reply_p)->ok) {
         //  What is left after signature, request id and status is the
         //  payload, as the decoder has just checked it
         for (int header = 0; header < 3; header++) {
             zframe_t *frame = zmsg_pop (msg);
             zframe_destroy (&frame);
         }
-        self->payload = msg;
+        (*reply_p)->payload = msg;
         msg = NULL;
     }
     zmsg_destroy (&msg);
-    if (rc == 0)
-        *reply_p = self;
-    else {
-        if (rc == -1)
-            s_reason (reason, reason_size, "out of memory");
-        pole_reply_destroy (&self);
-    }
     return rc;
 }
 

@@ -4,18 +4,24 @@ REQ and DEALER clients, the reply envelope, every kind of malformed request
 answered with the right ERROR code while the daemon keeps serving, frames
 above max_message_size dropped without stopping the daemon, idempotency of
 OPEN and EVENT (also across a restart), CONFLICT on a reused request id,
-and several requests in flight on one DEALER.
+and several requests in flight on one DEALER. And the other way: polectl's
+reads against a server of the test's own, whose replies it chooses.
 """
 
 import json
+import os
+import shutil
 import signal
+import subprocess
+import tempfile
+import threading
 import time
 import unittest
 
 import zmq
 
 from polehelp import (Poled, Client, SIGNATURE, error_reply, ok_event_reply,
-                      new_request_id, raw_request, raw_frames)
+                      new_request_id, raw_request, raw_frames, ctl, POLECTL)
 
 
 def b(s):
@@ -504,6 +510,98 @@ class TestIdempotency(ProtocolTestCase):
 class TestIdempotencyBatchOfOne(TestIdempotency):
     """The same, with one request per commit (daemon.batch_max = 1)."""
     poled_kwargs = {"batch_max": 1}
+
+
+class TestPolectlReadsAReply(unittest.TestCase):
+    """polectl's reads keep the payload as received (pole_reply_take): a
+    server of our own on loopback ipc, whose replies each test chooses,
+    checks that what reaches stdout is the payload byte for byte, and that
+    a reply without payload, with bytes that are not UTF-8, with a NUL or
+    with text that is not JSON is still called malformed (exit 6)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pole-fake-")
+        self.endpoint = "ipc://%s/s" % self.dir
+        self.payload = []
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.bind(self.endpoint)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve)
+        self.thread.start()
+
+    def tearDown(self):
+        self.stop.set()
+        self.thread.join()
+        self.router.close(0)
+        self.ctx.term()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def serve(self):
+        while not self.stop.is_set():
+            if not self.router.poll(50):
+                continue
+            frames = self.router.recv_multipart()
+            # identity, "", POLE/1, command, request id, ...
+            self.router.send_multipart(frames[:2] + [SIGNATURE, frames[4], b"OK"]
+                                       + self.payload)
+
+    def read(self, *args):
+        return ctl(*args, endpoint=self.endpoint, check=False, timeout=5,
+                   retries=0)
+
+    def raw_read(self, *args):
+        return subprocess.run([POLECTL, "-e", self.endpoint, "-t", "5",
+                               "-r", "0"] + list(args),
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=30)
+
+    def test_payload_printed_as_received(self):
+        # Over a word of ASCII at a time, multi-byte characters at odd
+        # places, and long: the bytes must come out as they went in
+        doc = [{"id": n, "pays": "Trégor-Goëlo", "title": "Pôle n°%d" % n,
+                "holder": "x" * (n % 13)} for n in range(2000)]
+        body = json.dumps(doc, ensure_ascii=False,
+                          separators=(",", ":")).encode()
+        self.payload = [body]
+        for args in (["list", "--json"], ["list", "--pays", "Rennes", "--json"],
+                     ["show", "7", "--json"], ["history", "7", "--json"]):
+            p = self.raw_read(*args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, body + b"\n", args)
+        # Read by people: parsed from the same bytes
+        p = self.raw_read("list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 2000, lines[:3])
+        self.assertEqual(lines[-1].split(), ["1999", "-", "Trégor-Goëlo",
+                                             "x" * (1999 % 13)])
+
+    def test_malformed_payloads(self):
+        cases = [
+            ([], "no payload frame"),
+            ([b"[1,2,\xff]"], "not valid UTF-8"),
+            ([b"[1,\x002]"], "not valid UTF-8 or contains NUL"),
+            ([b"[1,2," + "é".encode() * 10 + b"\xc3"], "not valid UTF-8"),
+        ]
+        for payload, message in cases:
+            self.payload = payload
+            for args in (["list", "--json"], ["list"], ["status"],
+                         ["agenda", "--json"]):
+                code, out, err = self.read(*args)
+                self.assertEqual(code, 6, (payload, args, out, err))
+                self.assertIn("malformed reply", err, (payload, args))
+                self.assertIn(message, err, (payload, args))
+                self.assertEqual(out, "", (payload, args))
+        # Not JSON: said when polectl parses it; with --json it goes out
+        # as received (docs/CLI.md: whatever reads the output parses it)
+        self.payload = [b"{not json"]
+        code, out, err = self.read("list")
+        self.assertEqual(code, 6, err)
+        self.assertIn("payload is not JSON", err)
+        code, out, err = self.read("list", "--json")
+        self.assertEqual((code, out), (0, "{not json\n"), err)
 
 
 if __name__ == "__main__":
