@@ -255,15 +255,21 @@ if [[ " $CLIENTS " == *" 16 "* ]]; then
     ours=$(median "${V_POLE[@]}"); sq=$(median "${V_SQL[@]}"); ec=$(median "${V_ECHO[@]}")
     echo "  at 16 clients, median of $ROUNDS interleaved rounds (poled ${V_POLE[*]};"
     echo "    SQLite ${V_SQL[*]}; echo ${V_ECHO[*]}):"
-    awk -v ours="$ours" -v sq="$sq" -v ec="$ec" 'BEGIN {
+    #  The 20,000/s: 16 clients with one event in flight each cannot pass
+    #  the storage limit (transactions of at most 16); the same 16 clients
+    #  keeping 8 in flight each (row "16 x 8") can. Both are printed, each
+    #  with its own verdict.
+    awk -v ours="$ours" -v sq="$sq" -v ec="$ec" -v w8="$(kv per_s "$POLE_W8")" 'BEGIN {
         low = sq < ec ? sq : ec
         printf "                            events/s  ratio to the lower limit\n"
         printf "    poled                   %8d  %.2f\n", ours, ours / low
         printf "    limit (a) SQLite alone  %8d  %.2f%s\n", sq, sq / low, (sq == low ? "  (the lower)" : "")
         printf "    limit (b) ZeroMQ echo   %8d  %.2f%s\n", ec, ec / low, (ec == low ? "  (the lower)" : "")
         half = low / 2
-        printf "    target: >= %d (half the lower limit): %s; >= 20000: %s\n", half,
+        printf "    target: >= %d (half the lower limit): %s; >= 20000: %s with one event in flight per client,\n", half,
             (ours >= half ? "met" : "NOT met"), (ours >= 20000 ? "met" : "NOT met")
+        printf "      %s with 8 in flight per client (16 x 8: %d events/s)\n",
+            (w8 >= 20000 ? "met" : "NOT met"), w8
     }'
 fi
 printf '  latency, 1000 events/s paced from 16 clients, %s s: p50 %s us, p99 %s us, p99.9 %s us, max %s us\n' \
