@@ -98,9 +98,8 @@ typedef struct {
     bool timeout_given;         //  -t on the command line
     zcert_t *cert;              //  our key pair (--cert), or NULL: no CURVE
     char server_key [41];       //  the server's public key, Z85
-    bool take_payload;          //  keep an OK reply's payload as received:
-                                //  for the reads, that use its first frame
-                                //  only (s_payload_view)
+    bool take_payload;          //  keep an OK reply's payload as received
+                                //  (s_read sets it for its one call)
 } s_options_t;
 
 typedef struct _s_command_t s_command_t;
@@ -636,6 +635,19 @@ s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
     }
     *reply_p = reply;
     return 0;
+}
+
+
+//  s_call for the reads, whose reply is read through s_payload_view only
+//  (its first frame): the payload is kept as received, not copied.
+
+static int
+s_read (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
+{
+    opts->take_payload = true;
+    int rc = s_call (opts, request, reply_p);
+    opts->take_payload = false;
+    return rc;
 }
 
 
@@ -2147,8 +2159,7 @@ s_cmd_status (const s_command_t *self, s_options_t *opts, int argc,
     pole_request_t request = { .command = POLE_CMD_STATUS,
                                .expected_version = -1 };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    rc = s_call (opts, &request, &reply);
+    rc = s_read (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_status);
     pole_reply_destroy (&reply);
@@ -2770,8 +2781,7 @@ s_cmd_dossier_read (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    rc = s_call (opts, &request, &reply);
+    rc = s_read (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, print);
     pole_reply_destroy (&reply);
@@ -2819,8 +2829,7 @@ s_cmd_show (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    rc = s_call (opts, &request, &reply);
+    rc = s_read (opts, &request, &reply);
     if (as_json) {
         //  The SHOW payload alone, as received
         if (rc == 0)
@@ -2933,8 +2942,7 @@ s_cmd_list (const s_command_t *self, s_options_t *opts, int argc,
         .field_count = filter_count
     };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    int rc = s_call (opts, &request, &reply);
+    int rc = s_read (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_list);
     pole_reply_destroy (&reply);
@@ -3131,8 +3139,7 @@ s_cmd_graph (const s_command_t *self, s_options_t *opts, int argc,
             .expected_version = -1
         };
         pole_reply_t *reply = NULL;
-        opts->take_payload = true;      //  only its first frame is read
-        int rc = s_call (opts, &request, &reply);
+        int rc = s_read (opts, &request, &reply);
         if (rc == 0)
             rc = s_print_json_payload (reply, false, s_print_graph_path);
         pole_reply_destroy (&reply);
@@ -3423,8 +3430,7 @@ s_cmd_agenda (const s_command_t *self, s_options_t *opts, int argc,
         .expected_version = -1
     };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    int rc = s_call (opts, &request, &reply);
+    int rc = s_read (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_agenda);
     pole_reply_destroy (&reply);
@@ -3556,8 +3562,7 @@ s_cmd_outbox (const s_command_t *self, s_options_t *opts, int argc,
         .field_count = state? 1: 0
     };
     pole_reply_t *reply = NULL;
-    opts->take_payload = true;      //  only its first frame is read
-    int rc = s_call (opts, &request, &reply);
+    int rc = s_read (opts, &request, &reply);
     if (rc == 0)
         rc = s_print_json_payload (reply, as_json, s_print_outbox);
     pole_reply_destroy (&reply);

@@ -131,14 +131,17 @@ main (int argc, char *argv[])
         }
         pole_config_set_local_endpoint (config, local_endpoint);
     }
-    //  Both libraries want one initialisation, before any thread uses them.
     //  SQLite's count of its own memory takes a global mutex at every
     //  allocation, and a LIST of a Pays makes tens of thousands of them;
     //  nothing here reads that count (sqlite3_memory_used). It can only be
-    //  turned off before SQLite initialises, hence here, first.
-    if (sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK
-        || curl_global_init (CURL_GLOBAL_DEFAULT) != 0 || sodium_init () < 0) {
-        zsys_error ("cannot initialise SQLite, libcurl or libsodium");
+    //  turned off before SQLite initialises, hence here, first; if
+    //  something started SQLite before, poled is only a little slower.
+    if (sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        zsys_warning ("SQLite was initialised before poled could turn off "
+                      "its memory statistics; going on with them");
+    //  Both libraries want one initialisation, before any thread uses them
+    if (curl_global_init (CURL_GLOBAL_DEFAULT) != 0 || sodium_init () < 0) {
+        zsys_error ("cannot initialise libcurl or libsodium");
         pole_config_destroy (&config);
         return 1;
     }

@@ -557,8 +557,9 @@ pole_utf8_valid (const char *text, size_t size)
         //  a tenth of polectl's time on a list of 2.3 MB. Subtracting 1
         //  from each byte sets its high bit only for 00 (the borrow) and
         //  leaves it clear for 01..7F; any other byte has it set already.
-        //  A word that fails goes byte by byte below, so a false alarm
-        //  (a borrow rippling past a zero) costs time, never a wrong answer.
+        //  A word that fails sends one character to the full check below,
+        //  then the words start again after it; a false alarm (a borrow
+        //  rippling past a zero) costs time, never a wrong answer.
         while (size - index >= 8) {
             uint64_t word;
             memcpy (&word, bytes + index, sizeof word);

@@ -1349,9 +1349,20 @@ test_utf8 (void **state)
                 fail_msg ("byte %02x at %zu: expected %s", byte, at,
                           alone? "valid": "invalid");
         }
-    //  A borrow from a zero does not hide the next byte: 00 then 01
+    //  A 00 followed by 01 in one word is still refused
     memcpy (buffer, "abcdef\0\x01", 8);
     assert_false (pole_utf8_valid (buffer, 8));
+    //  Exactly the bytes given are read: ASCII in buffers of exactly 1 to
+    //  24 bytes on the heap, where the ASan build sees one byte more
+    for (size_t size = 1; size <= 24; size++) {
+        char *exact = (char *) malloc (size);
+        assert_non_null (exact);
+        memset (exact, 'q', size);
+        assert_true (pole_utf8_valid (exact, size));
+        exact [size - 1] = (char) 0xc3;     //  a truncated character last
+        assert_false (pole_utf8_valid (exact, size));
+        free (exact);
+    }
 }
 
 static void

@@ -300,6 +300,42 @@ test_reports_years_table (void **state)
                      " OR (mask = 5 AND years = '[1,3]')"
                      " OR (mask = 255 AND years = '[1,2,3,4,5,6,7,8]')"),
         3);
+    //  Through a dossier's JSON: an array (not a string), and for any
+    //  stored value, those of bits above the eighth or negative included,
+    //  what the json_each over years 1 to 8 made of it
+    const pole_params_t *params = pole_config_params (f->config);
+    s_ok_state (f, s_request (POLE_CMD_OPEN, "ry", 0, NULL,
+                              "pays=brest|holder=A|holder_type=pays"));
+    sqlite3 *db = (sqlite3 *) pole_store_handle (f->store);
+    static const int64_t masks[] = {0, 1, 5, 0xA5, 0xFF, 0x105, -1, -256};
+    for (size_t m = 0; m < sizeof masks / sizeof masks[0]; m++) {
+        char sql[128];
+        snprintf (sql, sizeof sql,
+                  "UPDATE dossiers SET reports_filed = %" PRId64, masks[m]);
+        assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+        char *list = pole_store_list_json (f->store, NULL, NULL, false, NULL,
+                                           params);
+        assert_non_null (list);
+        sqlite3_stmt *stmt;
+        assert_int_equal (
+            sqlite3_prepare_v2 (
+                db,
+                "SELECT json_type (?1, '$[0].reports_filed'),"
+                " json_extract (?1, '$[0].reports_filed') IS (SELECT"
+                " json_group_array (value) FROM json_each ('[1,2,3,4,5,6,7,8]')"
+                " WHERE (?2 >> (value - 1)) & 1)",
+                -1, &stmt, NULL),
+            SQLITE_OK);
+        sqlite3_bind_text (stmt, 1, list, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 2, masks[m]);
+        assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+        if (!sqlite3_column_text (stmt, 0)
+            || strcmp ((const char *) sqlite3_column_text (stmt, 0), "array")
+            || sqlite3_column_int (stmt, 1) != 1)
+            fail_msg ("reports_filed %" PRId64 ": %s", masks[m], list);
+        sqlite3_finalize (stmt);
+        zstr_free (&list);
+    }
 }
 
 //  One step of a walk: an event, its fields, the state it must lead to
