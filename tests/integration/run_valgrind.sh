@@ -44,9 +44,12 @@
 #   `make test` (also on the ASan build); the rest of test_auth runs here.
 set -uo pipefail
 
-cd "$(dirname "$0")"
-BUILD_DIR=$(cd "${1:?usage: run_valgrind.sh BUILD_DIR [SUITE...]}" && pwd)
+#  BUILD_DIR as given, from where we were called (make passes build-vg),
+#  before moving to the suites' directory
+BUILD_DIR=$(cd "${1:?usage: run_valgrind.sh BUILD_DIR [SUITE...]}" && pwd) \
+  || { echo "check-valgrind: no build directory $1" >&2; exit 1; }
 shift
+cd "$(dirname "$0")"
 SUITES=("$@")
 if [ ${#SUITES[@]} -eq 0 ]; then
   for f in test_*.py; do SUITES+=("${f%.py}"); done
