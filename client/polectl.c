@@ -98,8 +98,6 @@ typedef struct {
     bool timeout_given;         //  -t on the command line
     zcert_t *cert;              //  our key pair (--cert), or NULL: no CURVE
     char server_key [41];       //  the server's public key, Z85
-    bool take_payload;          //  keep an OK reply's payload as received
-                                //  (s_read sets it for its one call)
 } s_options_t;
 
 typedef struct _s_command_t s_command_t;
@@ -459,7 +457,8 @@ s_connect (const s_options_t *opts, int timeout_ms, zsock_t **monitor_p)
 //  been reported.
 
 static int
-s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
+s_exchange (const s_options_t *opts, zmsg_t *body, bool take,
+            pole_reply_t **reply_p)
 {
     s_zsys_setup ();
     //  Round up, so that -t 0.0001 still waits a little
@@ -533,7 +532,7 @@ s_exchange (const s_options_t *opts, zmsg_t *body, pole_reply_t **reply_p)
             pole_reply_t *reply = NULL;
             char reason [256] = "no empty delimiter frame";
             int decoded = !has_delimiter ? -2
-                        : opts->take_payload
+                        : take
                         ? pole_reply_take (&msg, &reply, reason, sizeof reason)
                         : pole_reply_decode (msg, &reply, reason, sizeof reason);
             zmsg_destroy (&msg);
@@ -612,10 +611,13 @@ s_report_error (const pole_reply_t *reply)
 
 
 //  Encode the request, exchange it, and sort out the answer. Returns 0 with
-//  an OK reply in *reply_p, or an exit status once all has been said.
+//  an OK reply in *reply_p, or an exit status once all has been said. With
+//  `take`, an OK reply's payload is kept as received (pole_reply_take)
+//  rather than copied into frames.
 
 static int
-s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
+s_call_as (s_options_t *opts, pole_request_t *request, bool take,
+           pole_reply_t **reply_p)
 {
     request->request_id = opts->request_id;
     zmsg_t *body = pole_request_encode (request);
@@ -624,7 +626,7 @@ s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
         return POLECTL_EXIT_ERROR;
     }
     pole_reply_t *reply = NULL;
-    int rc = s_exchange (opts, body, &reply);
+    int rc = s_exchange (opts, body, take, &reply);
     zmsg_destroy (&body);
     if (rc != 0)
         return rc;
@@ -637,6 +639,13 @@ s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
     return 0;
 }
 
+//  s_call_as for the commands that read the payload's frames as C strings
+
+static int
+s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
+{
+    return s_call_as (opts, request, false, reply_p);
+}
 
 //  s_call for the reads, whose reply is read through s_payload_view only
 //  (its first frame): the payload is kept as received, not copied.
@@ -644,10 +653,7 @@ s_call (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
 static int
 s_read (s_options_t *opts, pole_request_t *request, pole_reply_t **reply_p)
 {
-    opts->take_payload = true;
-    int rc = s_call (opts, request, reply_p);
-    opts->take_payload = false;
-    return rc;
+    return s_call_as (opts, request, true, reply_p);
 }
 
 
